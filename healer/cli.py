@@ -1,0 +1,128 @@
+"""The `healer` command line: one entry point, one subcommand per job.
+
+Exit codes, for every subcommand: 0 success, 1 a failure was found (e.g. an invalid
+runbook), 2 a usage or load error (bad flags, unreadable or invalid input). A user never
+sees a traceback for bad input: `HealerError`s are printed as one clear message.
+
+Each subcommand is a pair: a function that adds its parser, and one that runs it and
+returns the exit code. Add new ones to `_SUBCOMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TypeAlias
+
+from healer import __version__, log
+from healer.errors import ConfigError, HealerError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (port 0 picks a free one) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+# healer sandbox ---------------------------------------------------------------------------
+
+
+def _add_sandbox(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "sandbox", help="serve a simulated Kubernetes cluster on loopback",
+        description="Serve a simulated Kubernetes API (with controllers, pods that crash-loop "
+                    "or get OOM-killed as the scenario says) that kubectl and the Python "
+                    "client use unchanged. Runs until interrupted.")
+    parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 0),
+                        metavar="HOST:PORT",
+                        help="loopback address to serve on (default 127.0.0.1:0, a free port)")
+    parser.add_argument("--kubeconfig-out", type=Path, metavar="FILE",
+                        help="where to write the kubeconfig (default: a temporary file)")
+    parser.add_argument("--scenario", type=Path, metavar="FILE",
+                        help="scenario YAML (default: the built-in demo shop)")
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    # imported here so `healer --help` and other subcommands do not load the sandbox
+    from healer.sandbox import Sandbox, default_scenario_path, load_scenario  # noqa: PLC0415
+
+    host, port = args.listen
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigError(f"--listen {host}: the sandbox has no authentication and serves "
+                          "only loopback addresses (127.0.0.1, ::1, localhost)")
+    scenario = load_scenario(args.scenario or default_scenario_path())
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with Sandbox(scenario, host=host, port=port, kubeconfig=args.kubeconfig_out) as sandbox:
+        pods = sandbox.objects("pods")
+        nodes = sandbox.objects("nodes")
+        print(f"healer sandbox: scenario {scenario.name!r} serving on {sandbox.url} "
+              f"({len(nodes)} nodes, {len(pods)} pods)", flush=True)
+        print(f"kubeconfig: {sandbox.kubeconfig}", flush=True)
+        print(f"try:        kubectl --kubeconfig {sandbox.kubeconfig} get pods -A", flush=True)
+        print("stop with Ctrl-C", flush=True)
+        stop.wait()
+    return EXIT_OK
+
+
+# entry point ------------------------------------------------------------------------------
+
+Subcommand = tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace], int]]
+
+_SUBCOMMANDS: dict[str, Subcommand] = {
+    "sandbox": (_add_sandbox, _run_sandbox),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="healer",
+        description="healer: a self-healing remediation daemon for Kubernetes.",
+        epilog="exit codes: 0 ok, 1 failure found, 2 usage or load error")
+    parser.add_argument("--version", action="version", version=f"healer {__version__}")
+    parser.add_argument("--log-level", default="info",
+                        choices=("debug", "info", "warning", "error"),
+                        help="log verbosity (default info)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add, _ in _SUBCOMMANDS.values():
+        add(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    log.configure(level=args.log_level)
+    try:
+        return _SUBCOMMANDS[args.command][1](args)
+    except HealerError as error:
+        print(f"healer {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Fixtures shared by every test: external binaries and the cluster under test.
+
+- `require_tool(name)`: the path of a binary the test needs (kubectl, helm, prometheus ...).
+  A missing binary skips the test with the reason, or fails it when
+  HEALER_REQUIRE_TOOLS=1 (CI sets it: there a missing binary is a broken set-up).
+- `cluster`: the Kubernetes cluster integration tests run against. By default a sandbox
+  started once per session with fast timings; with HEALER_TEST_KUBECONFIG set, that real
+  cluster instead, and tests marked `sandbox_only` (fault injection, forced pod
+  behaviour) are skipped.
+- `namespace`: a fresh namespace per test, deleted afterwards, so tests never see each
+  other's objects and can run against a shared real cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from healer.sandbox import Sandbox
+from healer.sandbox.behaviour import Timing
+from healer.sandbox.scenario import NodeSpec, Scenario
+
+VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
+
+# Fast but still ordered: pods start, crash and terminate within a fraction of a second.
+TEST_TIMING = Timing(pod_start=0.2, restart_interval=0.5, termination=0.2, job_run=0.3)
+
+
+def require_tool(name: str) -> str:
+    """The path of binary `name`; skip (or fail under HEALER_REQUIRE_TOOLS=1) if missing."""
+    found = shutil.which(name) or shutil.which(name, path=str(VENV_BIN))
+    if found:
+        return found
+    reason = (f"{name} is not installed: run tests/run, which installs it "
+              "(or put it on PATH)")
+    if os.environ.get("HEALER_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{reason}; HEALER_REQUIRE_TOOLS=1 turns this skip into a failure")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster under test: its kubeconfig, and the sandbox handle when simulated."""
+
+    kubeconfig: Path
+    sandbox: Sandbox | None
+
+    def simulated(self) -> Sandbox:
+        """The sandbox handle; skips the test on a real cluster."""
+        if self.sandbox is None:
+            pytest.skip("needs the sandbox (fault injection or forced behaviour); "
+                        "HEALER_TEST_KUBECONFIG points at a real cluster")
+        return self.sandbox
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    real = os.environ.get("HEALER_TEST_KUBECONFIG")
+    if real:
+        yield Cluster(Path(real), None)
+        return
+    scenario = Scenario(name="tests", timing=TEST_TIMING,
+                        nodes=tuple(NodeSpec(f"node-{i}") for i in (1, 2, 3)))
+    kubeconfig = tmp_path_factory.mktemp("sandbox") / "kubeconfig"
+    with Sandbox(scenario, kubeconfig=kubeconfig) as sandbox:
+        yield Cluster(kubeconfig, sandbox)
+
+
+@pytest.fixture(autouse=True)
+def _clean_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Faults and forced behaviours never leak from one test into the next."""
+    yield
+    if "cluster" in request.fixturenames:
+        sandbox = request.getfixturevalue("cluster").sandbox
+        if sandbox is not None:
+            sandbox.faults.clear()
+            sandbox.heal_pods()
+            for node in sandbox.objects("nodes"):
+                sandbox.set_node_ready(node["metadata"]["name"], "True")
+
+
+@pytest.fixture
+def sandbox(cluster: Cluster) -> Sandbox:
+    """The sandbox handle (skips on a real cluster)."""
+    return cluster.simulated()
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster) -> str:
+    return require_tool("kubectl")
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace for one test, deleted (without waiting) afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    api.delete_namespace(name)
+    api.api_client.close()
