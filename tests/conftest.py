@@ -106,3 +106,11 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     yield name
     api.delete_namespace(name)
     api.api_client.close()
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Iterator[client.ApiClient]:
+    """A `kubernetes` API client for the cluster under test."""
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    yield api
+    api.close()
