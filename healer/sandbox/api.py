@@ -454,7 +454,7 @@ class _Handler(BaseHTTPRequestHandler):
             if table:
                 # like the real server: column definitions only on the first event
                 shown = to_table(self._table_key(request), [shown], now=_now(),
-                                 include_object=self._include_object(),
+                                 include_object=self._include_object(request),
                                  resource_version=str(meta(obj).get("resourceVersion", "")),
                                  no_headers=sent_table)
                 sent_table = True
@@ -565,9 +565,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
         return False
 
-    def _include_object(self) -> str:
-        return (self.path and parse_qs(urlsplit(self.path).query).get(
-            "includeObject", ["Metadata"])[-1]) or "Metadata"
+    @staticmethod
+    def _include_object(request: Request) -> str:
+        return request.query.get("includeObject") or "Metadata"
 
     def _table_key(self, request: Request) -> str:
         return request.resource.describe() if request.resource.group == "events.k8s.io" \
@@ -577,7 +577,7 @@ class _Handler(BaseHTTPRequestHandler):
         shown = self._outgoing(request, obj)
         if self._wants_table():
             self._send_json(code, to_table(self._table_key(request), [shown], now=_now(),
-                                           include_object=self._include_object(),
+                                           include_object=self._include_object(request),
                                            resource_version=str(meta(obj).get(
                                                "resourceVersion", ""))))
             return
@@ -588,7 +588,7 @@ class _Handler(BaseHTTPRequestHandler):
         shown = [self._outgoing(request, item) for item in items]
         if self._wants_table():
             self._send_json(200, to_table(self._table_key(request), shown, now=_now(),
-                                          include_object=self._include_object(),
+                                          include_object=self._include_object(request),
                                           resource_version=str(rv), continue_token=token,
                                           remaining_item_count=remaining))
             return

@@ -41,6 +41,7 @@ from healer.sandbox.status import ApiError
 from healer.sandbox.store import Obj, Store, meta
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -167,21 +168,25 @@ class Sandbox:
         return self._add_rule(rule)
 
     def heal_pods(self) -> None:
-        """Clear every pod fault; pods already failing recover at their next reconcile."""
+        """Clear every pod fault: failing pods turn healthy (their restart history stays)."""
         self.behaviours.clear()
+        kubelet = self._controller(Kubelet)
+        for pod in self.store.objects(self.registry.core("pods")):
+            self.manager.enqueue(kubelet, (pod["metadata"]["namespace"], pod["metadata"]["name"]))
 
     def set_node_ready(self, name: str, state: str | NodeState) -> None:
         """Make a node Ready ("True"), NotReady ("False") or unreachable ("Unknown")."""
         self.behaviours.set_node(name, NodeState(state))
-        node_controller = next(c for c in self.manager.controllers
-                               if isinstance(c, NodeLifecycle))
-        self.manager.enqueue(node_controller, name)
+        self.manager.enqueue(self._controller(NodeLifecycle), name)
 
     # internals ----------------------------------------------------------------------
 
+    def _controller(self, kind: type[C]) -> C:
+        return next(c for c in self.manager.controllers if isinstance(c, kind))
+
     def _add_rule(self, rule: PodBehaviour) -> list[str]:
         taken = self.behaviours.add(rule, self.store.objects(self.registry.core("pods")))
-        kubelet = next(c for c in self.manager.controllers if isinstance(c, Kubelet))
+        kubelet = self._controller(Kubelet)
         for pod in self.store.objects(self.registry.core("pods")):
             if meta(pod).get("name") in taken or rule.selector.matches(pod):
                 self.manager.enqueue(kubelet, (meta(pod)["namespace"], meta(pod)["name"]))

@@ -266,6 +266,7 @@ class Kubelet:
                 crashing, again = _crash_looping(container, pod, fault, fault_at, now,
                                                  timing.restart_interval)
                 statuses.append(crashing)
+        _keep_history(statuses, current.get("containerStatuses") or [])
         _readiness(conditions, statuses, phase, stamp)
         return _assemble(base, phase, conditions, statuses), again
 
@@ -332,6 +333,18 @@ class Kubelet:
         except Exception:  # noqa: BLE001 - gone or replaced meanwhile: nothing to finish
             return None
         return None
+
+
+def _keep_history(statuses: list[dict[str, Any]], previous: list[dict[str, Any]]) -> None:
+    """A container that stopped crashing keeps its restart count and last termination."""
+    before = {s.get("name"): s for s in previous}
+    for status in statuses:
+        old = before.get(status["name"])
+        if old is None or int(old.get("restartCount", 0)) <= status["restartCount"]:
+            continue
+        status["restartCount"] = int(old["restartCount"])
+        status["lastState"] = old.get("lastState") or {}
+        status.setdefault("containerID", old.get("containerID"))
 
 
 def _readiness(conditions: list[dict[str, Any]], statuses: list[dict[str, Any]], phase: str,
