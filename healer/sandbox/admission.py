@@ -40,6 +40,8 @@ def admit(resource: ResourceType, new: Obj, old: Obj | None) -> None:
     validator = _VALIDATORS.get(kind)
     if validator is not None:
         validator(new, causes)
+    if kind == "configmaps" and old is not None:
+        _validate_configmap_update(new, old, causes)
     if causes:
         name = str((new.get("metadata") or {}).get("name", ""))
         raise status.invalid(resource.kind, name, causes, resource.group)
@@ -284,11 +286,14 @@ def _default_job(obj: Obj, old: Obj | None) -> None:
     spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1  # with parallelism alone, completions stays unset: a work queue
     spec.setdefault("parallelism", 1)
-    spec.setdefault("completions", 1)
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy",
+                    "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
     template = spec.get("template")
     if old is None and isinstance(template, dict) and "selector" not in spec:
         uid = obj["metadata"]["uid"]
@@ -344,6 +349,15 @@ def _default_service(obj: Obj, old: Obj | None) -> None:
     obj.setdefault("status", {}).setdefault("loadBalancer", {})
 
 
+def _validate_configmap_update(new: Obj, old: Obj, causes: Causes) -> None:
+    """An immutable ConfigMap keeps its data (and stays immutable); metadata may change."""
+    if not old.get("immutable"):
+        return
+    for field in ("immutable", "data", "binaryData"):
+        if new.get(field) != old.get(field):
+            causes.append((field, "Forbidden: field is immutable when `immutable` is set"))
+
+
 def _validate_pdb(obj: Obj, causes: Causes) -> None:
     spec = obj.get("spec") or {}
     if "minAvailable" in spec and "maxUnavailable" in spec:
@@ -353,8 +367,21 @@ def _validate_pdb(obj: Obj, causes: Causes) -> None:
 
 def _default_hpa(obj: Obj, old: Obj | None) -> None:
     spec = obj.setdefault("spec", {})
-    if isinstance(spec, dict):
-        spec.setdefault("minReplicas", 1)
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+    behavior = spec.setdefault("behavior", {})
+    if isinstance(behavior, dict):
+        behavior.setdefault("scaleUp", {
+            "stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+            "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                         {"type": "Percent", "value": 100, "periodSeconds": 15}]})
+        behavior.setdefault("scaleDown", {
+            "stabilizationWindowSeconds": 300, "selectPolicy": "Max",
+            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]})
 
 
 def _validate_hpa(obj: Obj, causes: Causes) -> None:

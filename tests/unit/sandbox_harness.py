@@ -11,6 +11,7 @@ it Running and Ready, unless the test holds it Pending, keeps it unready, finish
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -70,11 +71,9 @@ class StandInKubelet:
             return None
         if meta(pod).get("deletionTimestamp"):
             if not self.linger(pod):
-                try:
+                with contextlib.suppress(ApiError):  # gone or replaced meanwhile
                     self.store.delete(self.pods, namespace, name, grace_period=0,
                                       preconditions={"uid": meta(pod)["uid"]})
-                except ApiError:
-                    pass
             return None
         status = pod.get("status") or {}
         if status.get("phase") in ("Succeeded", "Failed") or self.hold(pod):

@@ -179,7 +179,7 @@ def test_restarts_of_an_on_failure_job_count_against_the_limit(harness: Harness)
 def test_active_deadline_fails_the_job(harness: Harness) -> None:
     """activeDeadlineSeconds passing fails the job with DeadlineExceeded."""
     harness.create("jobs", batch(activeDeadlineSeconds=1))
-    status = finished(harness, "Failed", )
+    status = finished(harness, "Failed")
     assert condition(status, "Failed")["reason"] == "DeadlineExceeded"
     assert condition(status, "Failed")["message"] == (
         "Job was active longer than specified deadline")

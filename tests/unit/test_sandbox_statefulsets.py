@@ -6,8 +6,8 @@ Covers:
 - OrderedReady: ordinal i only once 0..i-1 are Running and Ready; Parallel: all at once;
 - a deleted or failed pod comes back under the same name;
 - scale-down removes the highest ordinal first, one at a time, waiting for termination;
-- RollingUpdate of a template change: highest ordinal first, one at a time, waiting for
-  the replacement to be Ready; partition; OnDelete;
+- RollingUpdate of a template change: highest ordinal first, one at a time (also with
+  Parallel), waiting for the replacement to be Ready; partition; OnDelete;
 - status as `kubectl rollout status statefulset` reads it (observedGeneration, ready,
   current/updated counts and revisions, collisionCount).
 """
@@ -194,6 +194,20 @@ def test_rolling_update_goes_from_the_highest_ordinal_down(harness: Harness) -> 
     assert all(revision(p) == status["updateRevision"] for p in harness.pods("web"))
     assert harness.messages("SuccessfulDelete") == [
         f"delete Pod web-{i} in StatefulSet web successful" for i in (2, 1, 0)]
+
+
+def test_parallel_rolling_update_still_replaces_one_pod_at_a_time(harness: Harness) -> None:
+    """Parallel pod management does not widen the update beyond maxUnavailable 1."""
+    harness.create("statefulsets", web(3, podManagementPolicy="Parallel"))
+    old = harness.eventually(lambda: rolled_out(harness, 3))["currentRevision"]
+    harness.kubelet.hold = lambda pod: revision(pod) != old
+    restart(harness)
+    harness.eventually(lambda: any(revision(p) != old for p in harness.pods("web")))
+    harness.settle()
+    assert [revision(p) == old for p in harness.pods("web")] == [True, True, False]
+    harness.kubelet.hold = lambda pod: False
+    harness.kick_pods()
+    harness.eventually(lambda: rolled_out(harness, 3))
 
 
 def test_partition_updates_only_the_ordinals_above_it(harness: Harness) -> None:

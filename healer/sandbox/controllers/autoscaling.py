@@ -24,18 +24,21 @@ non-negative integer is ignored. There is no stabilization window: a recommendat
 applies as soon as it is seen.
 
 Each HPA is evaluated every `sync_period` seconds (15, the real
-`--horizontal-pod-autoscaler-sync-period`) and at once when it or its target's
-`spec.replicas` changes. An HPA without `spec.metrics` is treated as the API server
-defaults one: CPU at 80% utilization.
+`--horizontal-pod-autoscaler-sync-period`), and at once when its spec or annotations
+change or someone else changes its target's `spec.replicas` (the real controller would
+wait for the next sync; the sandbox does not make tests wait). Between syncs the status
+keeps showing the replica count it scaled from, as on a real cluster. An HPA without
+`spec.metrics` is treated as the API server defaults one: CPU at 80% utilization.
 
-Neighbours: `base` (runtime, `set_condition`), `events`; `admission` validates the HPA.
+Neighbours: `base` (runtime, `set_condition`), `events`;
+`admission` validates the HPA.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from healer.sandbox.controllers.base import object_key, set_condition
@@ -58,13 +61,13 @@ _NO_EXTERNAL_METRICS = ("unable to fetch metrics from external metrics API: no e
 TargetKey = tuple[str, str, str]  # (namespace, kind, name)
 
 
+@dataclass(frozen=True)
 class MetricFailure:
-    """Why one metric gave no value: the condition reason, its error, the wrapped error."""
+    """Why one metric gave no value, as the real controller words it."""
 
-    def __init__(self, reason: str, error: str, wrapped: str) -> None:
-        self.reason = reason
-        self.error = error
-        self.wrapped = wrapped
+    reason: str  # the ScalingActive reason and event reason, e.g. FailedGetResourceMetric
+    error: str  # the event message, and the condition's after "unable to compute ...: "
+    wrapped: str  # the error as FailedComputeMetricsReplicas quotes it
 
 
 def describe_metric(metric: Mapping[str, Any], namespace: str) -> tuple[str, MetricFailure]:
@@ -147,7 +150,7 @@ class HorizontalPodAutoscalerController:
         self.sync_period = sync_period
         self._watchers: dict[TargetKey, set[tuple[str, str]]] = {}  # target → HPAs on it
         self._target_of: dict[tuple[str, str], TargetKey] = {}
-        self._next_sync: dict[tuple[str, str], float] = {}  # monotonic time of the timer
+        self._rescaled: dict[TargetKey, int] = {}  # targets this controller just scaled
 
     def keys_for(self, change: Change) -> Iterator[Hashable]:
         if change.resource.storage_key == self.hpas.storage_key:
@@ -166,24 +169,23 @@ class HorizontalPodAutoscalerController:
             yield key
         elif change.resource.has_scale:
             m = meta(change.object)
-            watchers = self._watchers.get(
-                (str(m.get("namespace", "")), change.resource.kind, str(m.get("name", ""))))
-            if watchers and (change.previous is None or change.type == DELETED
-                             or _replicas(change.previous) != _replicas(change.object)):
-                yield from sorted(watchers)
+            target = (str(m.get("namespace", "")), change.resource.kind, str(m.get("name", "")))
+            watchers = self._watchers.get(target)
+            if not watchers:
+                return
+            if change.type == "MODIFIED" and change.previous is not None:
+                if _replicas(change.previous) == _replicas(change.object):
+                    return
+                if self._rescaled.pop(target, None) == _replicas(change.object):
+                    return  # its own rescale: the next look is at the next sync
+            yield from sorted(watchers)
 
     def reconcile(self, key: Hashable) -> float | None:
         namespace, name = cast(tuple[str, str], key)
         hpa = self.store.find(self.hpas, namespace, name)
         if hpa is None:
-            self._next_sync.pop((namespace, name), None)
             return None
         self._evaluate(hpa)
-        # one resync timer per HPA: event-driven runs in between do not add more
-        now = time.monotonic()
-        if self._next_sync.get((namespace, name), 0.0) > now:
-            return None
-        self._next_sync[(namespace, name)] = now + self.sync_period
         return self.sync_period
 
     # reconcileAutoscaler -------------------------------------------------------------
@@ -283,14 +285,17 @@ class HorizontalPodAutoscalerController:
         self.recorder.record(hpa, "Warning", "FailedGetScale", error, component=self.name)
 
     def _scale(self, resource: ResourceType, target: Obj, replicas: int) -> bool:
+        self._rescaled[(meta(target)["namespace"], resource.kind, meta(target)["name"])] = (
+            replicas)
         updated = self.store.modify(resource, meta(target)["namespace"], meta(target)["name"],
                                     lambda obj: obj.setdefault("spec", {}).__setitem__(
                                         "replicas", replicas))
         return updated is not None
 
     def _write(self, hpa: Obj, new_status: dict[str, Any]) -> None:
-        if not new_status.get("conditions"):
-            new_status.pop("conditions", None)
+        for omitted_when_empty in ("conditions", "currentReplicas"):
+            if not new_status.get(omitted_when_empty):
+                new_status.pop(omitted_when_empty, None)
         if (hpa.get("status") or {}) != new_status:
             self.store.modify(self.hpas, meta(hpa)["namespace"], meta(hpa)["name"],
                               lambda obj: obj.__setitem__("status", new_status),

@@ -5,8 +5,10 @@ inbox. One manager thread maps each change to the keys the controllers care abou
 deduplicated work queue, and calls `reconcile(key)` level-triggered: a controller reads
 the current state and moves it one step towards the desired one. A reconcile may ask to
 run again after a delay (pods starting, crash-loop restarts, terminations), kept in a
-timer heap. Running all controllers on one thread keeps them free of races with each
-other; optimistic concurrency in the store handles the races with API clients.
+timer heap with at most one timer per key: an earlier timer already pending makes a
+later one redundant, because that run decides afresh when to look again. Running all
+controllers on one thread keeps them free of races with each other; optimistic
+concurrency in the store handles the races with API clients.
 
 Neighbours: the controllers in this package implement `Controller`; `Sandbox` owns the
 manager.
@@ -58,6 +60,7 @@ class ControllerManager:
         self._inbox: deque[Change] = deque()
         self._queue: dict[tuple[int, Hashable], None] = {}
         self._timers: list[tuple[float, int, int, Hashable]] = []
+        self._timer_due: dict[tuple[int, Hashable], float] = {}  # the live timer of each key
         self._sequence = itertools.count()
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -81,9 +84,17 @@ class ControllerManager:
             if delay <= 0:
                 self._queue[(index, key)] = None
             else:
-                heapq.heappush(self._timers,
-                               (time.monotonic() + delay, next(self._sequence), index, key))
+                self._schedule(index, key, delay)
             self._wake.notify_all()
+
+    def _schedule(self, index: int, key: Hashable, delay: float) -> None:
+        """Add a timer unless one due no later is pending (call with `_wake` held)."""
+        when = time.monotonic() + max(delay, 0.0)
+        pending = self._timer_due.get((index, key))
+        if pending is not None and pending <= when:
+            return
+        self._timer_due[(index, key)] = when
+        heapq.heappush(self._timers, (when, next(self._sequence), index, key))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no change or queued work is pending (timers may still be)."""
@@ -118,8 +129,10 @@ class ControllerManager:
                 with self._wake:
                     now = time.monotonic()
                     while self._timers and self._timers[0][0] <= now:
-                        _, _, index, key = heapq.heappop(self._timers)
-                        self._queue[(index, key)] = None
+                        when, _, index, key = heapq.heappop(self._timers)
+                        if self._timer_due.get((index, key)) == when:  # else superseded
+                            del self._timer_due[(index, key)]
+                            self._queue[(index, key)] = None
                     work = list(self._queue)
                     self._queue.clear()
                 for index, key in work:
@@ -160,8 +173,7 @@ class ControllerManager:
             again = 1.0
         if again is not None:
             with self._wake:
-                heapq.heappush(self._timers, (time.monotonic() + max(again, 0.0),
-                                              next(self._sequence), index, key))
+                self._schedule(index, key, again)
 
 
 # helpers shared by controllers ----------------------------------------------------------

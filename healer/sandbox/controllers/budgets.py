@@ -8,14 +8,15 @@ or after the change) changes, when a workload in the namespace is scaled, and wh
 entry of `status.disruptedPods` (an eviction that has not yet deleted its pod) expires
 after two minutes.
 
-Neighbours: `disruption` (the computation, evictions), `base` (runtime), `events`.
+Neighbours: `disruption` (the computation, evictions), `base` (runtime),
+`events`.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Hashable, Iterator
+from datetime import datetime
 from typing import Any, cast
 
 from healer.sandbox.controllers.base import object_key
@@ -40,7 +41,6 @@ class PodDisruptionBudgetController:
         self.pods = registry.core("pods")
         self.recorder = recorder
         self._selectors: dict[str, dict[str, LabelSelector]] = {}  # namespace → name → selector
-        self._next_check: dict[tuple[str, str], float] = {}  # monotonic time of the timer
 
     def keys_for(self, change: Change) -> Iterator[Hashable]:
         kind = change.resource.storage_key
@@ -50,7 +50,6 @@ class PodDisruptionBudgetController:
             in_namespace = self._selectors.setdefault(namespace, {})
             if change.type == DELETED:
                 in_namespace.pop(key[1], None)
-                self._next_check.pop(key, None)
             else:
                 in_namespace[key[1]] = _selector(change.object)
             yield key
@@ -74,37 +73,38 @@ class PodDisruptionBudgetController:
         pdb = self.store.find(self.budgets, namespace, name)
         if pdb is None:
             return None
-        if budget_status(self.store, self.registry, pdb) != (pdb.get("status") or {}):
-            # computed again on the fresh copy: an eviction may have just spent the budget
-            updated = self.store.modify(
-                self.budgets, namespace, name,
-                lambda obj: obj.__setitem__("status",
-                                            budget_status(self.store, self.registry, obj)),
-                subresource="status")
-            if updated is not None and not self._has_pods(updated):
+        computed = budget_status(self.store, self.registry, pdb)
+        if computed != (pdb.get("status") or {}):
+            seen = meta(pdb).get("resourceVersion")
+
+            def refresh(obj: Obj) -> None:
+                # computed again if an eviction spent the budget meanwhile
+                fresh = meta(obj).get("resourceVersion") == seen
+                obj["status"] = computed if fresh else budget_status(
+                    self.store, self.registry, obj)
+
+            updated = self.store.modify(self.budgets, namespace, name, refresh,
+                                        subresource="status")
+            if updated is not None and not (updated.get("status") or {}).get(
+                    "expectedPods") and not self._has_pods(updated):
                 self.recorder.record(updated, "Normal", "NoPods", "No matching pods found",
                                      component="controllermanager")
             pdb = updated or pdb
-        return self._expiry_check((namespace, name), pdb)
+        return _until_expiry(pdb, self.store.clock())
 
     def _has_pods(self, pdb: Obj) -> bool:
         selector = _selector(pdb)
         return any(selector.matches(meta(p).get("labels") or {})
                    for p in self.store.objects(self.pods, meta(pdb).get("namespace")))
 
-    def _expiry_check(self, key: tuple[str, str], pdb: Obj) -> float | None:
-        """Seconds until the oldest `disruptedPods` entry expires (one timer per budget)."""
-        stamps = ((pdb.get("status") or {}).get("disruptedPods") or {}).values()
-        if not stamps:
-            return None
-        expires = min(parse_time(str(s)) for s in stamps) + DISRUPTED_POD_TIMEOUT
-        delay = max((expires - self.store.clock()).total_seconds(), 0.0) + 0.1
-        now = time.monotonic()
-        pending = self._next_check.get(key)
-        if pending is not None and now < pending <= now + delay:
-            return None
-        self._next_check[key] = now + delay
-        return delay
+
+def _until_expiry(pdb: Obj, now: datetime) -> float | None:
+    """Seconds until the oldest `disruptedPods` entry expires, if there is one."""
+    stamps = ((pdb.get("status") or {}).get("disruptedPods") or {}).values()
+    if not stamps:
+        return None
+    expires = min(parse_time(str(s)) for s in stamps) + DISRUPTED_POD_TIMEOUT
+    return max((expires - now).total_seconds(), 0.0) + 0.1
 
 
 def _selector(pdb: Obj) -> LabelSelector:

@@ -120,7 +120,7 @@ class _Sync:
 
     def __init__(self, controller: JobController, job: Obj,
                  conditions: list[dict[str, Any]]) -> None:
-        self.c = controller
+        self.ctl = controller
         self.job = job
         self.spec: dict[str, Any] = job.get("spec") or {}
         self.status: dict[str, Any] = job.get("status") or {}
@@ -201,8 +201,8 @@ class _Sync:
             self.newly_counted.add(str(meta(pod)["uid"]))
         if self.terminating == 0:
             self._add_condition("Failed", *failing)
-            self.c.recorder.record(self.job, "Warning", failing[0], failing[1],
-                                   component=self.c.name)
+            self.ctl.recorder.record(self.job, "Warning", failing[0], failing[1],
+                                     component=self.ctl.name)
         return len(active)
 
     def _succeed(self, active: list[Obj], succeeded: int) -> bool:
@@ -219,18 +219,18 @@ class _Sync:
         if self.terminating:
             return False
         self._add_condition("Complete", *succeeding)
-        self.c.recorder.record(self.job, "Normal", "Completed", "Job completed",
-                               component=self.c.name)
+        self.ctl.recorder.record(self.job, "Normal", "Completed", "Job completed",
+                                 component=self.ctl.name)
         return True
 
     def _write(self, new_status: dict[str, Any]) -> None:
         new_status = {k: v for k, v in new_status.items()
                       if v or k in ("ready", "terminating", "uncountedTerminatedPods")}
         if self.status != new_status:
-            self.c.store.modify(self.c.jobs, meta(self.job)["namespace"],
-                                meta(self.job)["name"],
-                                lambda obj: obj.__setitem__("status", new_status),
-                                subresource="status")
+            self.ctl.store.modify(self.ctl.jobs, meta(self.job)["namespace"],
+                                  meta(self.job)["name"],
+                                  lambda obj: obj.__setitem__("status", new_status),
+                                  subresource="status")
 
     # counting ------------------------------------------------------------------------
 
@@ -296,12 +296,12 @@ class _Sync:
             for pod in active:
                 self._delete(pod, ignore=True)
             if self._ensure_condition("Suspended", "True", "JobSuspended", "Job suspended"):
-                self.c.recorder.record(self.job, "Normal", "Suspended", "Job suspended",
-                                       component=self.c.name)
+                self.ctl.recorder.record(self.job, "Normal", "Suspended", "Job suspended",
+                                         component=self.ctl.name)
             return [], start_time
         if self._ensure_condition("Suspended", "False", "JobResumed", "Job resumed"):
-            self.c.recorder.record(self.job, "Normal", "Resumed", "Job resumed",
-                                   component=self.c.name)
+            self.ctl.recorder.record(self.job, "Normal", "Resumed", "Job resumed",
+                                     component=self.ctl.name)
             start_time = self.now  # activeDeadlineSeconds counts from the resume
         parallelism = int(self.spec.get("parallelism", 1))
         completions = self.spec.get("completions")
@@ -331,8 +331,8 @@ class _Sync:
         tracking = self.tracking
         if not tracking.failures_since_success or tracking.last_failure is None:
             return 0.0
-        delay = min(self.c.failure_backoff * 2 ** (tracking.failures_since_success - 1),
-                    self.c.max_failure_backoff)
+        delay = min(self.ctl.failure_backoff * 2 ** (tracking.failures_since_success - 1),
+                    self.ctl.max_failure_backoff)
         ends = tracking.last_failure + timedelta(seconds=delay)
         return max((ends - self.moment).total_seconds(), 0.0)
 
@@ -346,9 +346,9 @@ class _Sync:
         created = []
         for index in indexes:
             pod = self._new_pod(index)
-            made = self.c.store.create(self.c.pods, pod)
-            self.c.recorder.record(self.job, "Normal", "SuccessfulCreate",
-                                   f"Created pod: {meta(made)['name']}", component=self.c.name)
+            made = self.ctl.store.create(self.ctl.pods, pod)
+            self.ctl.recorder.record(self.job, "Normal", "SuccessfulCreate",
+                                     f"Created pod: {meta(made)['name']}", component=self.ctl.name)
             created.append(made)
         return created
 
@@ -378,14 +378,14 @@ class _Sync:
         if ignore:
             self.tracking.ignored.add(uid)
         try:
-            _, gone = self.c.store.delete(self.c.pods, meta(pod)["namespace"],
-                                          meta(pod)["name"], preconditions={"uid": uid})
+            _, gone = self.ctl.store.delete(self.ctl.pods, meta(pod)["namespace"],
+                                            meta(pod)["name"], preconditions={"uid": uid})
         except ApiError as error:
             if error.code not in (404, 409):
                 raise
             return
-        self.c.recorder.record(self.job, "Normal", "SuccessfulDelete",
-                               f"Deleted pod: {meta(pod)['name']}", component=self.c.name)
+        self.ctl.recorder.record(self.job, "Normal", "SuccessfulDelete",
+                                 f"Deleted pod: {meta(pod)['name']}", component=self.ctl.name)
         if not gone:
             self.terminating += 1
 

@@ -25,7 +25,8 @@ template change rolls node by node within `maxUnavailable` (or surges within
 the pod garbage collector.
 
 Neighbours: `base` (runtime, helpers), `workloads` (`template_hash`, `pod_available`),
-`nodes` (`tolerates`), `events`, `admission` (defaults every pod written here).
+`nodes` (`tolerates`), `events`, `admission` (defaults every pod written
+here); `jobs` uses `pod_from_template`.
 """
 
 from __future__ import annotations
@@ -159,15 +160,16 @@ class StatefulSetController:
         current_revision = str(status.get("currentRevision") or "")
         if current_revision not in revisions:
             current_revision = update_revision
-        if not meta(sts).get("deletionTimestamp"):
-            self._sync_pods(sts, current_revision, update_revision, revisions)
-        members = [pod for _, pod in self._members(sts)]
+        members = self._members(sts)
+        if not meta(sts).get("deletionTimestamp") and self._sync_pods(
+                sts, members, current_revision, update_revision, revisions):
+            members = self._members(sts)
+        pods = [pod for _, pod in members]
         live = {current_revision, update_revision,
-                *((meta(p).get("labels") or {}).get(REVISION_LABEL) for p in members)}
+                *((meta(p).get("labels") or {}).get(REVISION_LABEL) for p in pods)}
         for stale in [r for r in revisions if r not in live]:
             del revisions[stale]
-        return self._update_status(sts, members, current_revision, update_revision,
-                                   collisions)
+        return self._update_status(sts, pods, current_revision, update_revision, collisions)
 
     def _members(self, sts: Obj) -> list[tuple[int, Obj]]:
         """The set's pods with their ordinals, parsed from `<set>-<ordinal>` names."""
@@ -180,8 +182,9 @@ class StatefulSetController:
 
     # the update step (updateStatefulSet) ---------------------------------------------
 
-    def _sync_pods(self, sts: Obj, current_revision: str, update_revision: str,
-                   revisions: dict[str, Any]) -> None:
+    def _sync_pods(self, sts: Obj, members: list[tuple[int, Obj]], current_revision: str,
+                   update_revision: str, revisions: dict[str, Any]) -> bool:
+        """One step of updateStatefulSet; returns whether it created or deleted pods."""
         spec = sts["spec"]
         now = rfc3339(self.store.clock())
         min_ready = int(spec.get("minReadySeconds", 0))
@@ -199,7 +202,9 @@ class StatefulSetController:
 
         replicas: dict[int, Obj] = {}
         condemned: list[tuple[int, Obj]] = []
-        for ordinal, member in self._members(sts):
+        healthy: dict[int, bool] = {}  # ordinal → available (a missing replica is not)
+        for ordinal, member in members:
+            healthy[ordinal] = available(member)
             if start <= ordinal < end:
                 replicas[ordinal] = member
             else:
@@ -207,54 +212,64 @@ class StatefulSetController:
         condemned.sort(key=lambda item: item[0], reverse=True)
         # the first unavailable pod, by ordinal: a missing replica counts, by name
         first_unhealthy = next(
-            (f"{meta(sts)['name']}-{o}" for o in range(start, end)
-             if o not in replicas or not available(replicas[o])),
-            next((meta(p)["name"] for _, p in reversed(condemned) if not available(p)), None))
+            (f"{meta(sts)['name']}-{o}" for o in range(start, end) if not healthy.get(o)),
+            next((meta(p)["name"] for o, p in reversed(condemned) if not healthy[o]), None))
 
+        acted = False
         for ordinal in range(start, end):
             pod = replicas.get(ordinal)
             if pod is not None and _phase(pod) in _TERMINAL:
                 if not _terminating(pod):
                     self._delete_pod(sts, pod)
+                    acted = True
                 if monotonic:
-                    return
+                    return acted
                 continue
             if pod is None:
                 revision = (current_revision if rolling and ordinal - start < partition
                             else update_revision)
                 self._create_pod(sts, ordinal, revision,
                                  revisions.get(revision, revisions[update_revision]))
+                acted = True
                 if monotonic:
-                    return
+                    return acted
                 continue
-            if monotonic and not available(pod):
-                return  # wait: terminating, not Running and Ready, or not yet available
+            if monotonic and not healthy[ordinal]:
+                return acted  # wait: terminating, not Running and Ready, or not available
 
-        for _, doomed in condemned:  # highest ordinal first
+        for ordinal, doomed in condemned:  # highest ordinal first
             if _terminating(doomed):
                 if monotonic:
-                    return
+                    return acted
                 continue
-            if monotonic and not available(doomed) and meta(doomed)["name"] != first_unhealthy:
-                return
+            if monotonic and not healthy[ordinal] and meta(doomed)["name"] != first_unhealthy:
+                return acted
             self._delete_pod(sts, doomed)
+            acted = True
             if monotonic:
-                return
+                return acted
 
         if not rolling:
-            return  # OnDelete: pods are updated when someone deletes them
+            return acted  # OnDelete: pods are updated when someone deletes them
         budget = max(_scaled_up(rolling_update.get("maxUnavailable", 1), end - start), 1)
-        budget -= sum(1 for o in range(start, end)
-                      if o not in replicas or not available(replicas[o]))
-        for ordinal in range(end - 1, start + partition - 1, -1):
+        budget -= sum(1 for o in range(start, end) if o not in replicas or not healthy[o])
+        return self._roll(sts, [replicas[o] for o in range(end - 1, start + partition - 1, -1)
+                                if o in replicas], update_revision, budget) or acted
+
+    def _roll(self, sts: Obj, candidates: list[Obj], update_revision: str,
+              budget: int) -> bool:
+        """Delete up to `budget` pods not at the update revision, in the order given."""
+        acted = False
+        for pod in candidates:
             if budget <= 0:
-                return
-            outdated = replicas.get(ordinal)
-            if outdated is None or _terminating(outdated):
+                break
+            if _terminating(pod) or (meta(pod).get("labels") or {}).get(
+                    REVISION_LABEL) == update_revision:
                 continue
-            if (meta(outdated).get("labels") or {}).get(REVISION_LABEL) != update_revision:
-                self._delete_pod(sts, outdated)
-                budget -= 1
+            self._delete_pod(sts, pod)
+            acted = True
+            budget -= 1
+        return acted
 
     def _create_pod(self, sts: Obj, ordinal: int, revision: str, template: Any) -> None:
         set_name = meta(sts)["name"]
