@@ -35,7 +35,12 @@ from healer.sandbox import events, status
 from healer.sandbox.disruption import evict
 from healer.sandbox.faults import Fault, Faults
 from healer.sandbox.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
-from healer.sandbox.resources import ResourceRegistry, ResourceType
+from healer.sandbox.resources import (
+    ResourceRegistry,
+    ResourceType,
+    openapi_v3_document,
+    openapi_v3_root,
+)
 from healer.sandbox.selectors import (
     SelectorError,
     label_selector_from_object,
@@ -57,6 +62,7 @@ _PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/strategic-merge-patch+json": "strategic",
 }
+_UNREADABLE_BODIES = ("application/vnd.kubernetes.protobuf", "application/cbor")
 _MAX_WATCH_SECONDS = 1800
 _BOOKMARK_EVERY = 10.0
 
@@ -165,6 +171,9 @@ class _Handler(BaseHTTPRequestHandler):
     # and the client's delayed ACK stall every keep-alive response by ~40 ms.
     disable_nagle_algorithm = True
     sandbox_api: Api
+    # the request being served, recorded just before its answer goes out: a client that
+    # has its answer finds the request in `Sandbox.requests`
+    _unrecorded: tuple[str, Request, bool] | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the standard library's per-request stderr lines."""
@@ -188,6 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         api = self.sandbox_api
+        self._unrecorded = None
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         body = self._read_body()
@@ -207,9 +217,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         verb = _verb(method, request)
         dry_run = query.get("dryRun") == "All"
+        body_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if body and body_type in _UNREADABLE_BODIES:
+            # Reading protobuf would need every type's schema; say so instead of failing
+            # to parse it as JSON.
+            self._send_error(status.ApiError(
+                415, "UnsupportedMediaType",
+                f'the healer sandbox reads JSON request bodies only (got "{body_type}"); '
+                "kubectl's generator commands (create deployment, create namespace ...) send "
+                "protobuf: write a manifest and use kubectl apply -f or create -f"))
+            self._record(verb, request, 415, dry_run)
+            return
+        self._unrecorded = (verb, request, dry_run)
         fault = api.faults.take(verb, request.fault_resource)
         if fault is not None and self._suffer(fault):
-            self._record(verb, request, fault.status or 0, dry_run)
+            self._record(fault.status or 0)
             return
         try:
             code = self._serve(method, verb, request, body, dry_run)
@@ -237,13 +259,14 @@ class _Handler(BaseHTTPRequestHandler):
             failure = status.internal("the sandbox failed to serve this request; see its log")
             self._send_error(failure)
             code = failure.code
-        self._record(verb, request, code, dry_run)
+        self._record(code)
 
     def _suffer(self, fault: Fault) -> bool:
         """Apply an injected fault; True when it answered (or dropped) the request."""
         if fault.latency > 0:
             time.sleep(fault.latency)
         if fault.drop:
+            self._record(0)
             self._drop()
             return True
         if fault.status is None:
@@ -254,7 +277,12 @@ class _Handler(BaseHTTPRequestHandler):
                                          details=details))
         return True
 
-    def _record(self, verb: str, request: Request, code: int, dry_run: bool) -> None:
+    def _record(self, code: int) -> None:
+        """Record the request being served with its answer's code (once)."""
+        if self._unrecorded is None:
+            return
+        verb, request, dry_run = self._unrecorded
+        self._unrecorded = None
         self.sandbox_api.records.append(RequestRecord(
             verb, request.fault_resource, request.namespace, request.name, code, dry_run))
 
@@ -273,6 +301,12 @@ class _Handler(BaseHTTPRequestHandler):
             return registry.api_group(parts[1])
         if len(parts) == 3 and parts[0] == "apis":
             return registry.api_resource_list(parts[1], parts[2])
+        if parts == ["openapi", "v3"]:
+            return openapi_v3_root(registry)
+        if parts[:2] == ["openapi", "v3"] and parts[2:3] in (["api"], ["apis"]):
+            group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[-1])
+            if len(parts) == (4 if parts[2] == "api" else 5):
+                return openapi_v3_document(registry, group, version)
         return None
 
     def _serve(self, method: str, verb: str, request: Request, body: bytes,
@@ -387,7 +421,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve_list(self, request: Request) -> int:
         store = self.sandbox_api.store
-        items, rv = store.select(request.resource, request.namespace, *self._selectors(request))
+        position = _continue_position(request.query)
+        items, rv = store.select(request.resource, request.namespace, *self._selectors(request),
+                                 at=position[1] if position else None)
         items, token, remaining = _page(items, request.query, rv)
         self._send_list(request, items, rv, token, remaining)
         return 200
@@ -410,6 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
                                 fields=fields, since=since)
         timeout = min(float(query.get("timeoutSeconds") or _MAX_WATCH_SECONDS),
                       _MAX_WATCH_SECONDS)
+        self._record(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -608,6 +645,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
+        self._record(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -740,17 +778,25 @@ def _scale_of(obj: Obj) -> dict[str, Any]:
             "spec": {"replicas": int(spec.get("replicas", 0))}, "status": scale_status}
 
 
+def _continue_position(query: dict[str, str]) -> tuple[tuple[str, str], int] | None:
+    """The (namespace, name) a `continue` token resumes after, and its list's snapshot."""
+    token = query.get("continue")
+    if not token:
+        return None
+    try:
+        position = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return (str(position["ns"]), str(position["name"])), int(position["rv"])
+    except (ValueError, KeyError, TypeError):
+        raise status.bad_request("continue key is not valid") from None
+
+
 def _page(items: list[Obj], query: dict[str, str],
           rv: int) -> tuple[list[Obj], str, int | None]:
     """Apply `limit`/`continue`; returns the page, the next token and items remaining."""
     start = 0
-    token = query.get("continue")
-    if token:
-        try:
-            position = json.loads(base64.urlsafe_b64decode(token.encode()))
-            after = (str(position["ns"]), str(position["name"]))
-        except (ValueError, KeyError, TypeError):
-            raise status.bad_request("continue key is not valid") from None
+    position = _continue_position(query)
+    if position:
+        after = position[0]
         start = next((i for i, item in enumerate(items)
                       if (meta(item).get("namespace", ""), meta(item)["name"]) > after),
                      len(items))

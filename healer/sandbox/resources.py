@@ -199,6 +199,46 @@ class ResourceRegistry:
                 "resources": entries}
 
 
+def _gv_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def openapi_v3_root(registry: ResourceRegistry) -> dict[str, Any]:
+    """`/openapi/v3`: where each group-version's document is."""
+    versions = {(r.group, r.version) for r in registry.resources}
+    paths = {}
+    for group, version in sorted(versions):
+        path = _gv_path(group, version)
+        digest = hashlib.sha256(path.encode()).hexdigest()[:16].upper()
+        paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
+    return {"paths": paths}
+
+
+def openapi_v3_document(registry: ResourceRegistry, group: str,
+                        version: str) -> dict[str, Any] | None:
+    """A group-version's OpenAPI v3 document, reduced to what clients look for.
+
+    kubectl reads it to learn whether PATCH takes `fieldValidation`; when it does, kubectl
+    leaves validation to the server instead of downloading schemas. No schemas are served.
+    """
+    members = [r for r in registry.resources if r.group == group and r.version == version]
+    if not members:
+        return None
+    parameters = [{"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                  for name in ("dryRun", "fieldManager", "fieldValidation", "force")]
+    paths: dict[str, Any] = {}
+    for r in members:
+        scope = "namespaces/{namespace}/" if r.namespaced else ""
+        gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+        paths[f"/{_gv_path(group, version)}/{scope}{r.plural}/{{name}}"] = {
+            "patch": {"operationId": f"patch{r.kind}", "x-kubernetes-action": "patch",
+                      "x-kubernetes-group-version-kind": gvk, "parameters": parameters,
+                      "responses": {"200": {"description": "OK"}}}}
+    return {"openapi": "3.0.0",
+            "info": {"title": "Kubernetes (healer sandbox)", "version": "v1.35.0"},
+            "paths": paths, "components": {"schemas": {}}}
+
+
 def _storage_hash(resource: ResourceType) -> str:
     digest = hashlib.sha256(f"{resource.api_version}/{resource.kind}".encode()).digest()
     return base64.b64encode(digest[:8]).decode()
