@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -207,6 +207,15 @@ class OwnerIndex:
         self._owner_of[key] = uid
         self._owned.setdefault(uid, set()).add(key)
         return uid
+
+    def owners(self, change: Change, kind: str) -> Iterator[tuple[str, str]]:
+        """Index the change, then the (namespace, name) of its controller of `kind`, before
+        and after the change (an object can change owner): the keys to reconcile."""
+        self.observe(change)
+        for obj in (change.object, change.previous or {}):
+            ref = controller_ref(obj)
+            if ref is not None and ref.get("kind") == kind:
+                yield str(meta(obj).get("namespace", "")), str(ref["name"])
 
     def owned(self, owner: Obj) -> list[Obj]:
         uid = str(meta(owner).get("uid"))

@@ -40,7 +40,6 @@ from typing import Any, cast
 
 from healer.sandbox.controllers.base import (
     OwnerIndex,
-    controller_ref,
     object_key,
     owner_reference,
 )
@@ -140,11 +139,7 @@ class StatefulSetController:
                 self._revisions.pop(str(meta(change.object).get("uid")), None)
             yield object_key(change)
         elif change.resource.storage_key == self.pods.storage_key:
-            self.index.observe(change)
-            for obj in (change.object, change.previous):
-                ref = controller_ref(obj) if obj is not None else None
-                if obj is not None and ref is not None and ref.get("kind") == "StatefulSet":
-                    yield meta(obj).get("namespace", ""), str(ref["name"])
+            yield from self.index.owners(change, "StatefulSet")
 
     def reconcile(self, key: Hashable) -> float | None:
         namespace, name = cast(tuple[str, str], key)
@@ -462,11 +457,7 @@ class DaemonSetController:
                 self._known.add(key)
             yield key
         elif kind == self.pods.storage_key:
-            self.index.observe(change)
-            for obj in (change.object, change.previous):
-                ref = controller_ref(obj) if obj is not None else None
-                if obj is not None and ref is not None and ref.get("kind") == "DaemonSet":
-                    yield meta(obj).get("namespace", ""), str(ref["name"])
+            yield from self.index.owners(change, "DaemonSet")
         elif kind == self.nodes.storage_key and _placement_changed(change):
             yield from sorted(self._known)
 
