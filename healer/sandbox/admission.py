@@ -32,6 +32,8 @@ _LABEL_NAMED = ("namespaces", "services")  # these names must be DNS-1123 labels
 def admit(resource: ResourceType, new: Obj, old: Obj | None) -> None:
     """Default then validate `new` in place; raise 422 Invalid listing every problem."""
     kind = resource.storage_key.split(".")[0]
+    if old is None and kind in _INITIAL_STATUS:
+        new["status"] = dict(_INITIAL_STATUS[kind])
     defaulter = _DEFAULTERS.get(kind)
     if defaulter is not None:
         defaulter(new, old)
@@ -48,6 +50,22 @@ def admit(resource: ResourceType, new: Obj, old: Obj | None) -> None:
 
 
 # metadata ----------------------------------------------------------------------------
+
+
+# A new object's status: the API server discards what a client sent and serializes the
+# zero values of the fields it never omits (the clients' models require them).
+_INITIAL_STATUS: dict[str, dict[str, Any]] = {
+    "deployments": {},
+    "jobs": {},
+    "replicasets": {"replicas": 0},
+    "statefulsets": {"replicas": 0, "availableReplicas": 0},
+    "daemonsets": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                   "desiredNumberScheduled": 0, "numberReady": 0},
+    "poddisruptionbudgets": {"disruptionsAllowed": 0, "currentHealthy": 0,
+                             "desiredHealthy": 0, "expectedPods": 0},
+    "horizontalpodautoscalers": {"desiredReplicas": 0},
+    "services": {"loadBalancer": {}},
+}
 
 
 def _validate_metadata(resource: ResourceType, obj: Obj, causes: Causes) -> None:
@@ -165,9 +183,9 @@ def _default_pod(obj: Obj, old: Obj | None) -> None:
     spec = obj.get("spec")
     if isinstance(spec, dict):
         _default_pod_spec(spec, in_pod=True)
-    if old is None:
-        obj.setdefault("status", {}).setdefault("phase", "Pending")
-        obj["status"].setdefault("qosClass", _qos_class(spec if isinstance(spec, dict) else {}))
+    if old is None:  # the server discards a new pod's status
+        obj["status"] = {"phase": "Pending",
+                         "qosClass": _qos_class(spec if isinstance(spec, dict) else {})}
 
 
 def _qos_class(spec: Obj) -> str:

@@ -140,6 +140,7 @@ def test_disrupted_pod_entries_expire(harness: Harness) -> None:
 def test_budget_without_pods_says_so(harness: Harness) -> None:
     """A budget selecting no pods reports zero of everything and a NoPods event."""
     budget(harness, minAvailable=1)
-    status = pdb_status(harness, currentHealthy=0, expectedPods=0, disruptionsAllowed=0)
-    assert status["desiredHealthy"] == 1
+    status = pdb_status(harness, currentHealthy=0, expectedPods=0, disruptionsAllowed=0,
+                        desiredHealthy=1)
+    assert status["observedGeneration"] == 1
     assert harness.eventually(lambda: harness.messages("NoPods")) == ["No matching pods found"]

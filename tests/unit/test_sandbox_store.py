@@ -65,6 +65,13 @@ def test_create_fills_server_metadata(store: Store) -> None:
     assert m["creationTimestamp"].endswith("Z")
     assert created["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": "25%",
                                                             "maxSurge": "25%"}
+    assert created["status"] == {}
+
+
+def test_create_discards_the_clients_status(store: Store) -> None:
+    """A status sent with a create is replaced by the server's initial one."""
+    claimed = {**pod("a"), "status": {"phase": "Running", "podIP": "10.0.0.9"}}
+    assert store.create(PODS, claimed)["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
 
 
 def test_generate_name_appends_a_random_suffix(store: Store) -> None:
@@ -126,7 +133,7 @@ def test_status_and_spec_are_written_through_separate_endpoints(store: Store) ->
     both["status"] = {"replicas": 5}
     via_main = store.update(DEPLOYMENTS, clone(both))
     assert via_main["spec"]["replicas"] == 5
-    assert "status" not in via_main
+    assert via_main["status"] == {}
     both["spec"]["replicas"] = 7
     both["metadata"]["resourceVersion"] = via_main["metadata"]["resourceVersion"]
     via_status = store.update(DEPLOYMENTS, both, subresource="status")
