@@ -217,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         verb = _verb(method, request)
         dry_run = query.get("dryRun") == "All"
+        self._unrecorded = (verb, request, dry_run)
         body_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         if body and body_type in _UNREADABLE_BODIES:
             # Reading protobuf would need every type's schema; say so instead of failing
@@ -226,9 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
                 f'the healer sandbox reads JSON request bodies only (got "{body_type}"); '
                 "kubectl's generator commands (create deployment, create namespace ...) send "
                 "protobuf: write a manifest and use kubectl apply -f or create -f"))
-            self._record(verb, request, 415, dry_run)
+            self._record(415)
             return
-        self._unrecorded = (verb, request, dry_run)
         fault = api.faults.take(verb, request.fault_resource)
         if fault is not None and self._suffer(fault):
             self._record(fault.status or 0)
@@ -425,6 +425,8 @@ class _Handler(BaseHTTPRequestHandler):
         items, rv = store.select(request.resource, request.namespace, *self._selectors(request),
                                  at=position[1] if position else None)
         items, token, remaining = _page(items, request.query, rv)
+        if request.query.get("labelSelector") or request.query.get("fieldSelector"):
+            remaining = None  # like the real server: a filtered count would be inaccurate
         self._send_list(request, items, rv, token, remaining)
         return 200
 

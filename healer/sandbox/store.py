@@ -179,14 +179,41 @@ class Store:
 
     def select(self, resource: ResourceType, namespace: str | None = None,
              labels: LabelSelector | None = None,
-             fields: FieldSelector | None = None) -> tuple[list[Obj], int]:
-        """Matching objects sorted by (namespace, name), and the list's resourceVersion."""
+             fields: FieldSelector | None = None, *,
+             at: int | None = None) -> tuple[list[Obj], int]:
+        """Matching objects sorted by (namespace, name), and the list's resourceVersion.
+
+        `at=N` lists the objects as they were at resourceVersion N (what a `continue`
+        token asks for: every page of a list comes from one snapshot); 410 Gone once the
+        changes since N have been compacted.
+        """
         with self._lock:
             partition = self._objects.get(resource.storage_key, {})
+            rv = self._rv
+            if at is not None and at < rv:
+                partition = self._snapshot(resource, partition, at)
+                rv = at
             keys = sorted(partition)
             objs = [partition[k] for k in keys]
-            rv = self._rv
         return [o for o in objs if _selected(o, namespace, labels, fields)], rv
+
+    def _snapshot(self, resource: ResourceType, partition: dict[Key, Obj],
+                  at: int) -> dict[Key, Obj]:
+        """`partition` as it was at resourceVersion `at`, undoing the later changes."""
+        key = resource.storage_key
+        if at < self._compacted.get(key, 0):
+            raise status.gone(
+                "The provided continue parameter is too old to display a consistent list "
+                "result. You can start a new list without the continue parameter.")
+        past = dict(partition)
+        for change in reversed(self._history.get(key, ())):
+            if change.resource_version <= at:
+                break
+            if change.type == ADDED or change.previous is None:
+                past.pop(key_of(change.object), None)
+            else:
+                past[key_of(change.previous)] = change.previous
+        return past
 
     def objects(self, resource: ResourceType, namespace: str | None = None) -> list[Obj]:
         return self.select(resource, namespace)[0]

@@ -6,7 +6,8 @@ not bumping resourceVersion; 409 on a stale resourceVersion; status-subresource
 separation; 404 for a missing namespace and 403 while it terminates; dry-run writes
 storing nothing; graceful pod deletion and finalizers; watches — replay of current state,
 resume after a resourceVersion, 410 once compacted, and label-selector transitions seen as
-ADDED/DELETED.
+ADDED/DELETED; listing as of a past resourceVersion (what `continue` pages read), 410 once
+compacted.
 """
 
 from __future__ import annotations
@@ -250,3 +251,32 @@ def test_selector_watch_sees_objects_enter_and_leave(store: Store) -> None:
         current = store.update(PODS, moved)
     assert drain(watch) == [("ADDED", "a"), ("DELETED", "a")]
     watch.close()
+
+
+def test_select_at_a_resource_version_shows_that_snapshot(store: Store) -> None:
+    """Listing at N undoes later creates, updates and deletes; the list's RV is N."""
+    store.create(CONFIGMAPS, {"metadata": {"name": "kept", "namespace": "shop"},
+                              "data": {"v": "1"}})
+    store.create(CONFIGMAPS, {"metadata": {"name": "deleted", "namespace": "shop"}})
+    mark = store.resource_version
+    kept = clone(store.get(CONFIGMAPS, "shop", "kept"))
+    kept["data"] = {"v": "2"}
+    store.update(CONFIGMAPS, kept)
+    store.delete(CONFIGMAPS, "shop", "deleted")
+    store.create(CONFIGMAPS, {"metadata": {"name": "late", "namespace": "shop"}})
+    items, rv = store.select(CONFIGMAPS, "shop", at=mark)
+    assert rv == mark
+    assert [(i["metadata"]["name"], i.get("data")) for i in items] == [
+        ("deleted", None), ("kept", {"v": "1"})]
+    now, _ = store.select(CONFIGMAPS, "shop")
+    assert [i["metadata"]["name"] for i in now] == ["kept", "late"]
+
+
+def test_select_at_a_compacted_resource_version_is_gone(store: Store) -> None:
+    """Once history has moved past N, listing at N gets 410 Gone."""
+    mark = store.resource_version
+    for i in range(60):  # history holds 50 changes per resource
+        store.create(PODS, pod(f"p{i}"))
+    with pytest.raises(ApiError) as raised:
+        store.select(PODS, "shop", at=mark)
+    assert raised.value.code == 410
