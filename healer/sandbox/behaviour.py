@@ -93,22 +93,22 @@ class Behaviours:
         self._nodes: dict[str, NodeState] = {}
 
     def add(self, rule: PodBehaviour, existing: Iterable[Obj]) -> list[str]:
-        """Start a rule; a non-persistent one takes the matching pods that exist now.
+        """Start a rule: it takes the matching pods that exist now (up to `count`); a
+        persistent one also takes the pods that come later, `count` at a time.
 
         Returns the names of the pods it took.
         """
         taken: list[str] = []
         with self._lock:
             self._rules.append(rule)
-            if not rule.persist:
-                candidates = sorted((p for p in existing if rule.selector.matches(p)
-                                     and not meta(p).get("deletionTimestamp")),
-                                    key=lambda p: str(meta(p).get("name")))
-                for pod in candidates[: rule.count]:
-                    uid = str(meta(pod).get("uid"))
-                    self._assigned[uid] = rule
-                    self._decided.add(uid)
-                    taken.append(str(meta(pod).get("name")))
+            candidates = sorted((p for p in existing if rule.selector.matches(p)
+                                 and not meta(p).get("deletionTimestamp")),
+                                key=lambda p: str(meta(p).get("name")))
+            for pod in candidates[: rule.count]:
+                uid = str(meta(pod).get("uid"))
+                self._assigned[uid] = rule
+                self._decided.add(uid)
+                taken.append(str(meta(pod).get("name")))
         return taken
 
     def clear(self) -> None:
@@ -132,6 +132,12 @@ class Behaviours:
                     self._assigned[uid] = rule
                     return rule
             return None
+
+    def release(self, uid: str) -> None:
+        """A pod is terminating (its status no longer changes): it stops counting against
+        its rule's `count`, so a persistent rule passes on to the pod replacing it."""
+        with self._lock:
+            self._assigned.pop(uid, None)
 
     def forget(self, uid: str) -> None:
         """A pod is gone: it no longer counts against its rule's `count`."""

@@ -160,6 +160,11 @@ class Kubelet:
         self._on_node: dict[str, set[tuple[str, str]]] = {}
         self._node_of: dict[tuple[str, str], str] = {}
         self._announced: dict[str, str] = {}  # pod uid → last state announced by event
+        # pod uid → when this kubelet started it / stopped its containers; kept precisely
+        # because startTime and deletionTimestamp have whole seconds only, which would cut
+        # the sub-second phases of fast test timings short at random
+        self._started: dict[str, datetime] = {}
+        self._stopping: dict[str, datetime] = {}
 
     def keys_for(self, change: Change) -> Iterator[Hashable]:
         if change.resource.storage_key == "pods":
@@ -172,7 +177,11 @@ class Kubelet:
                 uid = str(meta(change.object).get("uid"))
                 self.behaviours.forget(uid)
                 self._announced.pop(uid, None)
+                self._started.pop(uid, None)
+                self._stopping.pop(uid, None)
                 return
+            if meta(change.object).get("deletionTimestamp"):
+                self.behaviours.release(str(meta(change.object).get("uid")))
             if node:
                 self._node_of[key] = node
                 self._on_node.setdefault(node, set()).add(key)
@@ -200,7 +209,9 @@ class Kubelet:
             self._write(pod, _not_ready(current, rfc3339(now)))
             return None
         rule = self.behaviours.fault_for(pod)
-        started = parse_time(current["startTime"]) if current.get("startTime") else now
+        started = self._started.setdefault(
+            str(meta(pod).get("uid")),
+            parse_time(current["startTime"]) if current.get("startTime") else now)
         desired, again = self._status(pod, node, rule, started, now)
         self._write(pod, desired)
         self._announce(pod, desired, rule)
@@ -314,10 +325,9 @@ class Kubelet:
     def _terminate(self, pod: Obj, now: datetime) -> float | None:
         m = meta(pod)
         grace = int(m.get("deletionGracePeriodSeconds") or 0)
-        deadline = parse_time(m["deletionTimestamp"])
-        asked_at = deadline - timedelta(seconds=grace)
-        done_at = asked_at + timedelta(seconds=min(grace, self.behaviours.timing.termination))
         uid = str(m.get("uid"))
+        stopping = self._stopping.setdefault(uid, now)
+        done_at = stopping + timedelta(seconds=min(grace, self.behaviours.timing.termination))
         if self._announced.get(uid) != "terminating":
             self._announced[uid] = "terminating"
             for container in (pod.get("spec") or {}).get("containers") or []:

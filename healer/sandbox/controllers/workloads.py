@@ -25,7 +25,6 @@ from typing import Any
 
 from healer.sandbox.controllers.base import (
     OwnerIndex,
-    controller_ref,
     is_active_pod,
     object_key,
     owner_reference,
@@ -102,11 +101,7 @@ class ReplicaSetController:
         if change.resource.storage_key == self.sets.storage_key:
             yield object_key(change)
         elif change.resource.storage_key == "pods":
-            self.index.observe(change)
-            for obj in (change.object, change.previous or {}):
-                ref = controller_ref(obj)
-                if ref is not None and ref.get("kind") == "ReplicaSet":
-                    yield meta(obj).get("namespace", ""), str(ref["name"])
+            yield from self.index.owners(change, "ReplicaSet")
 
     def reconcile(self, key: Hashable) -> float | None:
         namespace, name = split_key(key)
@@ -207,11 +202,7 @@ class DeploymentController:
         if change.resource.storage_key == self.deployments.storage_key:
             yield object_key(change)
         elif change.resource.storage_key == self.sets.storage_key:
-            self.index.observe(change)
-            for obj in (change.object, change.previous or {}):
-                ref = controller_ref(obj)
-                if ref is not None and ref.get("kind") == "Deployment":
-                    yield meta(obj).get("namespace", ""), str(ref["name"])
+            yield from self.index.owners(change, "Deployment")
 
     def reconcile(self, key: Hashable) -> float | None:
         namespace, name = split_key(key)
@@ -270,9 +261,10 @@ class DeploymentController:
                        "template": template,
                        "minReadySeconds": int(spec.get("minReadySeconds", 0))}}
         created = self.store.create(self.sets, rs)
-        self.recorder.record(deployment, "Normal", "ScalingReplicaSet",
-                             f"Scaled up replica set {meta(created)['name']} from 0 to "
-                             f"{created['spec']['replicas']}", component=self.name)
+        if created["spec"]["replicas"] > 0:  # a rollout's set starts empty: _roll scales it
+            self.recorder.record(deployment, "Normal", "ScalingReplicaSet",
+                                 f"Scaled up replica set {meta(created)['name']} from 0 to "
+                                 f"{created['spec']['replicas']}", component=self.name)
         return created
 
     def _annotate_set(self, rs: Obj, revision: int) -> Obj:
