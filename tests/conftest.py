@@ -35,7 +35,8 @@ TEST_TIMING = Timing(pod_start=0.2, restart_interval=0.5, termination=0.2, job_r
 
 def require_tool(name: str) -> str:
     """The path of binary `name`; skip (or fail under HEALER_REQUIRE_TOOLS=1) if missing."""
-    found = shutil.which(name) or shutil.which(name, path=str(VENV_BIN))
+    # the version tests/run pinned first: PATH may hold another (gcloud's kubectl is 1.32)
+    found = shutil.which(name, path=str(VENV_BIN)) or shutil.which(name)
     if found:
         return found
     reason = (f"{name} is not installed: run tests/run, which installs it "
