@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import math
 import random
+from collections import Counter
 from collections.abc import Hashable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,11 +100,11 @@ class Scheduler:
             return None
         spec = pod.get("spec") or {}
         nodes = self.store.objects(self.nodes)
-        fits = [n for n in nodes if self._fits(spec, n)]
+        misfits = [self._misfit(spec, n) for n in nodes]
+        fits = [n for n, misfit in zip(nodes, misfits, strict=True) if misfit is None]
         now = rfc3339(self.store.clock())
         if not fits:
-            message = (f"0/{len(nodes)} nodes are available: "
-                       + ("no nodes are Ready and schedulable." if nodes else "no nodes."))
+            message = unschedulable_message(misfits)
 
             def unschedulable(obj: Obj) -> None:
                 conditions = obj.setdefault("status", {}).setdefault("conditions", [])
@@ -135,16 +136,41 @@ class Scheduler:
                              component=self.name)
         return None
 
-    def _fits(self, spec: Mapping[str, Any], node: Obj) -> bool:
-        if meta(node).get("deletionTimestamp") or node_ready(node) != "True":
-            return False
-        if (node.get("spec") or {}).get("unschedulable"):
-            return False
+    @staticmethod
+    def _misfit(spec: Mapping[str, Any], node: Obj) -> str | None:
+        """Why the pod cannot go on this node, in the scheduler's words; None if it can.
+
+        Checked in the order of the scheduler's filter plugins: NodeUnschedulable,
+        TaintToleration, NodeAffinity.
+        """
+        node_spec = node.get("spec") or {}
+        cordoned = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+        if (meta(node).get("deletionTimestamp")
+                or (node_spec.get("unschedulable") and not tolerates(spec, cordoned))):
+            return "node(s) were unschedulable"
+        taints = list(node_spec.get("taints") or [])
+        not_ready = _NODE_TAINTS.get(node_ready(node))
+        if not_ready and not any(t.get("key") == not_ready for t in taints):
+            taints.append({"key": not_ready, "effect": "NoSchedule"})  # before its taint lands
+        for taint in taints:
+            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(spec, taint):
+                return (f"node(s) had untolerated taint {{{taint.get('key')}: "
+                        f"{taint.get('value', '')}}}")
         labels = meta(node).get("labels") or {}
         if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
-            return False
-        return all(tolerates(spec, taint) for taint in (node.get("spec") or {}).get("taints")
-                   or [] if taint.get("effect") in ("NoSchedule", "NoExecute"))
+            return "node(s) didn't match Pod's node affinity/selector"
+        return None
+
+
+def unschedulable_message(reasons: list[str | None]) -> str:
+    """The scheduler's FitError text: how many nodes failed for which reason."""
+    counts = Counter(r for r in reasons if r)
+    histogram = ", ".join(sorted(f"{n} {reason}" for reason, n in counts.items()))
+    total = len(reasons)
+    if not total:
+        return "no nodes available to schedule pods"
+    return (f"0/{total} nodes are available: {histogram}. preemption: 0/{total} nodes are "
+            f"available: {total} Preemption is not helpful for scheduling.")
 
 
 class Kubelet:
