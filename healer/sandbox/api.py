@@ -235,28 +235,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             code = self._serve(method, verb, request, body, dry_run)
-        except status.ApiError as error:
-            self._send_error(error)
-            code = error.code
-        except TableOptionsError as error:
-            failure = status.bad_request(str(error))
-            self._send_error(failure)
-            code = failure.code
-        except SelectorError as error:
-            failure = status.bad_request(str(error))
-            self._send_error(failure)
-            code = failure.code
-        except PatchError as error:
-            failure = (status.invalid(request.resource.kind, request.name, [("patch", str(error))],
-                                      request.resource.group) if error.code == 422
-                       else status.ApiError(error.code, _reason_for(error.code), str(error)))
-            self._send_error(failure)
-            code = failure.code
         except (BrokenPipeError, ConnectionResetError):
             code = 0
-        except Exception:
-            log.exception("sandbox_request_failed", method=method, path=self.path)
-            failure = status.internal("the sandbox failed to serve this request; see its log")
+        except Exception as error:  # every failure gets a Status answer
+            failure = _refusal(error, request)
+            if failure is None:
+                log.exception("sandbox_request_failed", method=method, path=self.path)
+                failure = status.internal("the sandbox failed to serve this request; see its log")
             self._send_error(failure)
             code = failure.code
         self._record(code)
@@ -712,6 +697,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _refusal(error: Exception, request: Request) -> status.ApiError | None:
+    """The API error a request's failure means to the client; None for a sandbox bug."""
+    if isinstance(error, status.ApiError):
+        return error
+    if isinstance(error, SelectorError | TableOptionsError):
+        return status.bad_request(str(error))
+    if isinstance(error, PatchError):
+        if error.code == 422:
+            return status.invalid(request.resource.kind, request.name, [("patch", str(error))],
+                                  request.resource.group)
+        return status.ApiError(error.code, _reason_for(error.code), str(error))
+    return None
 
 
 def _verb(method: str, request: Request) -> str:
