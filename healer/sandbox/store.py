@@ -193,9 +193,9 @@ class Store:
             if at is not None and at < rv:
                 partition = self._snapshot(resource, partition, at)
                 rv = at
-            keys = sorted(partition)
+            keys = sorted(k for k in partition if namespace is None or k[0] == namespace)
             objs = [partition[k] for k in keys]
-        return [o for o in objs if _selected(o, namespace, labels, fields)], rv
+        return [o for o in objs if _selected(o, None, labels, fields)], rv
 
     def _snapshot(self, resource: ResourceType, partition: dict[Key, Obj],
                   at: int) -> dict[Key, Obj]:
