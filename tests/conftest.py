@@ -9,6 +9,10 @@
   behaviour) are skipped.
 - `namespace`: a fresh namespace per test, deleted afterwards, so tests never see each
   other's objects and can run against a shared real cluster.
+- `kube`, `core`, `apps`: a `kubernetes` API client for the cluster, and the CoreV1 and
+  AppsV1 APIs on it.
+- `wait`: `tests.support.eventually` with the patience the cluster needs: 10 s on the
+  sandbox, 50 s on a real cluster.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from kubernetes import client, config
 from healer.sandbox import Sandbox
 from healer.sandbox.behaviour import Timing
 from healer.sandbox.scenario import NodeSpec, Scenario
+from tests.support import Wait
+
+# seconds `wait` polls for: the sandbox answers in a fraction of that, a real cluster may not
+SANDBOX_PATIENCE = 10.0
+REAL_CLUSTER_PATIENCE = 50.0
 
 VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
 
@@ -115,3 +124,19 @@ def kube(cluster: Cluster) -> Iterator[client.ApiClient]:
     api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     yield api
     api.close()
+
+
+@pytest.fixture
+def core(kube: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(kube)
+
+
+@pytest.fixture
+def apps(kube: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(kube)
+
+
+@pytest.fixture
+def wait(cluster: Cluster) -> Wait:
+    """Poll until a condition holds, as long as the cluster under test may need."""
+    return Wait(SANDBOX_PATIENCE if cluster.sandbox is not None else REAL_CLUSTER_PATIENCE)

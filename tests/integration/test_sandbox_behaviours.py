@@ -34,16 +34,6 @@ NODE_HEALTH_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreac
 WAIT = 10.0
 
 
-@pytest.fixture
-def core(kube: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(kube)
-
-
-@pytest.fixture
-def apps(kube: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(kube)
-
-
 def deployment(name: str, replicas: int, **spec: object) -> dict[str, object]:
     labels = {"app": name}
     return {"metadata": {"name": name},
@@ -272,6 +262,17 @@ def taints(core: client.CoreV1Api, node: str) -> set[tuple[str, str]]:
             if t.key in NODE_HEALTH_TAINTS}
 
 
+def take_node_down(sandbox: Sandbox, core: client.CoreV1Api, node: str, ready: str,
+                   taint: str) -> None:
+    """Set the node's Ready condition to `ready` ("False" or "Unknown"); wait until exactly
+    its `taint` NoSchedule and NoExecute taints are on, and check the condition reads so."""
+    sandbox.set_node_ready(node, ready)
+    expected = {(taint, "NoSchedule"), (taint, "NoExecute")}
+    sandbox.wait_for(lambda: taints(core, node) == expected, WAIT,
+                     message=f"the {taint} taints")
+    assert condition(core.read_node(node), "Ready") == ready
+
+
 def test_not_ready_node(sandbox: Sandbox, core: client.CoreV1Api, apps: client.AppsV1Api,
                         namespace: str, node_restored: str) -> None:
     """A NotReady node is tainted, its pods turn NotReady, new pods go elsewhere; recovery
@@ -280,12 +281,7 @@ def test_not_ready_node(sandbox: Sandbox, core: client.CoreV1Api, apps: client.A
     sandbox.wait_for(lambda: healthy(core.read_namespaced_pod("pinned", namespace)), WAIT,
                      message="the pinned pod to run")
 
-    sandbox.set_node_ready(node_restored, "False")
-    not_ready = {("node.kubernetes.io/not-ready", "NoSchedule"),
-                 ("node.kubernetes.io/not-ready", "NoExecute")}
-    sandbox.wait_for(lambda: taints(core, node_restored) == not_ready, WAIT,
-                     message="the not-ready taints")
-    assert condition(core.read_node(node_restored), "Ready") == "False"
+    take_node_down(sandbox, core, node_restored, "False", "node.kubernetes.io/not-ready")
     sandbox.wait_for(lambda: condition(core.read_namespaced_pod("pinned", namespace), "Ready")
                      == "False", WAIT, message="the pinned pod to turn NotReady")
 
@@ -312,12 +308,7 @@ def test_unreachable_node_keeps_deleted_pods_terminating(sandbox: Sandbox,
                                  for name in ("stranded", "fine")), WAIT,
                      message="both pods to run")
 
-    sandbox.set_node_ready(node_restored, "Unknown")
-    unreachable = {("node.kubernetes.io/unreachable", "NoSchedule"),
-                   ("node.kubernetes.io/unreachable", "NoExecute")}
-    sandbox.wait_for(lambda: taints(core, node_restored) == unreachable, WAIT,
-                     message="the unreachable taints")
-    assert condition(core.read_node(node_restored), "Ready") == "Unknown"
+    take_node_down(sandbox, core, node_restored, "Unknown", "node.kubernetes.io/unreachable")
 
     core.delete_namespaced_pod("stranded", namespace)
     core.delete_namespaced_pod("fine", namespace)

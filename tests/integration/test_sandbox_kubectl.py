@@ -36,23 +36,23 @@ import queue
 import re
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from healer.sandbox import Sandbox
-
-T = TypeVar("T")
+from tests.support import eventually
 
 IMAGE = "registry.k8s.io/pause:3.10"
-WAIT = 30.0  # seconds: generous for a real cluster, the sandbox needs a fraction
+# seconds a kubectl run or an `eventually` may take: generous for a real cluster, the
+# sandbox needs a fraction
+WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -101,29 +101,7 @@ def cli(kubectl: str, cluster: Any, namespace: str, kubectl_cache: Path) -> Kube
     return Kubectl(kubectl, cluster.kubeconfig, namespace, kubectl_cache)
 
 
-@pytest.fixture
-def core(kube: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(kube)
-
-
-@pytest.fixture
-def apps(kube: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(kube)
-
-
 # helpers ---------------------------------------------------------------------------------
-
-
-def eventually(check: Callable[[], T], message: str, timeout: float = WAIT) -> T:
-    """Poll `check` until it returns something truthy; fail with `message` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{message} (within {timeout}s)")
-        time.sleep(0.05)
 
 
 def deployment(name: str, replicas: int, *, labels: dict[str, str] | None = None,
@@ -169,9 +147,10 @@ def create_deployment(apps: client.AppsV1Api, core: client.CoreV1Api, namespace:
     """Create a deployment and return its pods once they all run."""
     apps.create_namespaced_deployment(namespace, manifest)
     name, replicas = manifest["metadata"]["name"], manifest["spec"]["replicas"]
-    eventually(lambda: rolled_out(apps, namespace, name), f"deployment {name} never rolled out")
+    eventually(lambda: rolled_out(apps, namespace, name),
+               f"deployment {name} to roll out", timeout=WAIT)
     return eventually(lambda: running(core, namespace, f"app={name}", replicas),
-                      f"{name} never had {replicas} running pods")
+                      f"{replicas} running {name} pods", timeout=WAIT)
 
 
 def replica_sets(apps: client.AppsV1Api, namespace: str, app: str) -> list[Any]:
@@ -316,13 +295,15 @@ def test_get_watch_shows_a_deleted_pod_and_its_replacement(
             return any(line.split()[:2] == [event, name] for line in watch.lines)
 
         for name in names:
-            eventually(lambda name=name: saw("ADDED", name), f"no ADDED line for {name}")
+            eventually(lambda name=name: saw("ADDED", name),
+                       f"an ADDED line for {name}", timeout=WAIT)
         cli("delete", "pod", victim, "--wait=false")
-        eventually(lambda: saw("DELETED", victim), f"no DELETED line for {victim}")
+        eventually(lambda: saw("DELETED", victim), f"a DELETED line for {victim}", timeout=WAIT)
         replacement = eventually(
             lambda: [p.metadata.name for p in running(core, namespace, "app=web", 2)
-                     if p.metadata.name not in names], "the pod was never replaced")[0]
-        eventually(lambda: saw("ADDED", replacement), f"no ADDED line for {replacement}")
+                     if p.metadata.name not in names], "a replacement pod to run", timeout=WAIT)[0]
+        eventually(lambda: saw("ADDED", replacement),
+                   f"an ADDED line for {replacement}", timeout=WAIT)
         assert watch.process.poll() is None, "kubectl get -w stopped on its own"
 
 
@@ -336,7 +317,8 @@ def test_apply_creates_configures_and_delete_removes_a_deployment(
     manifest["metadata"]["labels"] = {"tier": "frontend"}
     assert cli("apply", "-f", "-", stdin=json.dumps(manifest)).stdout.strip() == (
         "deployment.apps/web created")
-    eventually(lambda: running(core, namespace, "app=web", 2), "apply never started 2 pods")
+    eventually(lambda: running(core, namespace, "app=web", 2),
+               "2 running pods after apply", timeout=WAIT)
     assert cli("apply", "-f", "-", stdin=json.dumps(manifest)).stdout.strip() == (
         "deployment.apps/web unchanged")
     changed = deployment("web", 3)  # the label is gone from the manifest: apply removes it
@@ -348,11 +330,13 @@ def test_apply_creates_configures_and_delete_removes_a_deployment(
     applied = json.loads(live.metadata.annotations[
         "kubectl.kubernetes.io/last-applied-configuration"])
     assert applied["spec"]["replicas"] == 3
-    eventually(lambda: running(core, namespace, "app=web", 3), "never 3 pods after apply")
+    eventually(lambda: running(core, namespace, "app=web", 3),
+               "3 running pods after apply", timeout=WAIT)
     assert cli("delete", "-f", "-", stdin=json.dumps(changed)).stdout.startswith(
         'deployment.apps "web" deleted')
     eventually(lambda: not apps.list_namespaced_deployment(namespace).items
-               and not live_pods(core, namespace), "the deployment or its pods stayed")
+               and not live_pods(core, namespace),
+               "the deployment and its pods to go", timeout=WAIT)
 
 
 # describe --------------------------------------------------------------------------------
@@ -369,7 +353,7 @@ def test_describe_pod_shows_node_owner_conditions_and_events(
         out = cli("describe", "pod", name).stdout
         return out if "Scheduled" in out else ""
 
-    out = eventually(described, "describe never showed the Scheduled event")
+    out = eventually(described, "describe to show the Scheduled event", timeout=WAIT)
     assert re.search(rf"^Name:\s+{name}$", out, re.MULTILINE)
     assert re.search(rf"^Node:\s+{node}/", out, re.MULTILINE)
     assert re.search(r"^Status:\s+Running$", out, re.MULTILINE)
@@ -403,7 +387,8 @@ def test_describe_deployment_lists_each_rolling_update_step_once(
     old = replica_sets(apps, namespace, "web")[0].metadata.name
     cli("rollout", "restart", "deployment/web")
     eventually(lambda: rolled_out(apps, namespace, "web")
-               and len(replica_sets(apps, namespace, "web")) == 2, "the restart never finished")
+               and len(replica_sets(apps, namespace, "web")) == 2,
+               "the restart to finish", timeout=WAIT)
     new = next(rs.metadata.name for rs in replica_sets(apps, namespace, "web")
                if rs.metadata.name != old)
     out = cli("describe", "deployment", "web").stdout
@@ -426,11 +411,12 @@ def test_scale_sets_replicas_and_the_pods_follow(cli: Kubectl, apps: client.Apps
     assert cli("scale", "deployment/web", "--replicas=4").stdout.strip() == (
         "deployment.apps/web scaled")
     assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 4
-    eventually(lambda: running(core, namespace, "app=web", 4), "never 4 running pods")
+    eventually(lambda: running(core, namespace, "app=web", 4), "4 running pods", timeout=WAIT)
     cli("scale", "deployment/web", "--replicas=2")
     assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 2
-    eventually(lambda: running(core, namespace, "app=web", 2), "never back to 2 pods")
-    eventually(lambda: rolled_out(apps, namespace, "web"), "status never showed 2 replicas")
+    eventually(lambda: running(core, namespace, "app=web", 2), "2 running pods again", timeout=WAIT)
+    eventually(lambda: rolled_out(apps, namespace, "web"),
+               "the status to show 2 replicas", timeout=WAIT)
 
 
 def test_rollout_restart_replaces_every_pod_through_a_new_replicaset(
@@ -444,16 +430,17 @@ def test_rollout_restart_replaces_every_pod_through_a_new_replicaset(
     stamp = template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]
     restarted_at = datetime.fromisoformat(stamp)
     assert abs(datetime.now(UTC) - restarted_at) < timedelta(minutes=1)
-    eventually(lambda: rolled_out(apps, namespace, "web"), "the restart never finished")
+    eventually(lambda: rolled_out(apps, namespace, "web"), "the restart to finish", timeout=WAIT)
     new_rs = next(rs for rs in replica_sets(apps, namespace, "web")
                   if rs.metadata.uid != old_rs.metadata.uid)
     assert new_rs.spec.template.metadata.annotations[
         "kubectl.kubernetes.io/restartedAt"] == stamp
-    pods = eventually(lambda: running(core, namespace, "app=web", 2), "pods never settled")
+    pods = eventually(lambda: running(core, namespace, "app=web", 2),
+                      "the pods to settle", timeout=WAIT)
     assert {owner_uid(p) for p in pods} == {new_rs.metadata.uid}
     old_uids = {p.metadata.uid for p in old_pods}
     eventually(lambda: not old_uids & {p.metadata.uid for p in core.list_namespaced_pod(
-        namespace).items}, "old pods were never removed")
+        namespace).items}, "the old pods to be removed", timeout=WAIT)
     assert apps.read_namespaced_replica_set(old_rs.metadata.name, namespace).spec.replicas == 0
 
 
@@ -481,7 +468,8 @@ def test_rollout_status_waits_while_a_new_pod_is_not_ready(
     waiting = ('Waiting for deployment "web" rollout to finish: 1 out of 2 new replicas have '
                "been updated...")
     with cli.background("rollout", "status", "deployment/web", "--timeout=30s") as status:
-        eventually(lambda: waiting in status.lines, "rollout status never reported progress")
+        eventually(lambda: waiting in status.lines,
+                   "rollout status to report progress", timeout=WAIT)
         with pytest.raises(subprocess.TimeoutExpired):
             status.process.wait(timeout=0.5)  # the new pod is not ready: it must keep waiting
         assert not rolled_out(apps, namespace, "web")
@@ -499,18 +487,20 @@ def test_rollout_undo_returns_to_the_previous_template_and_replicaset(
     apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"metadata": {
         "annotations": {"example.com/release": "2"}}}}})
     eventually(lambda: rolled_out(apps, namespace, "web")
-               and len(replica_sets(apps, namespace, "web")) == 2, "release 2 never rolled out")
+               and len(replica_sets(apps, namespace, "web")) == 2,
+               "release 2 to roll out", timeout=WAIT)
     assert cli("rollout", "undo", "deployment/web").stdout.strip() == (
         "deployment.apps/web rolled back")
     template = apps.read_namespaced_deployment("web", namespace).spec.template
     assert "example.com/release" not in (template.metadata.annotations or {})
-    eventually(lambda: rolled_out(apps, namespace, "web"), "the undo never rolled out")
+    eventually(lambda: rolled_out(apps, namespace, "web"), "the undo to roll out", timeout=WAIT)
     sets = {rs.metadata.uid: rs for rs in replica_sets(apps, namespace, "web")}
     assert len(sets) == 2, "undo created a ReplicaSet instead of reusing the old one"
     reused = sets[first.metadata.uid]
     assert reused.spec.replicas == 2
     assert reused.metadata.annotations["deployment.kubernetes.io/revision"] == "3"
-    pods = eventually(lambda: running(core, namespace, "app=web", 2), "pods never settled")
+    pods = eventually(lambda: running(core, namespace, "app=web", 2),
+                      "the pods to settle", timeout=WAIT)
     assert {owner_uid(p) for p in pods} == {first.metadata.uid}
     history = cli("rollout", "history", "deployment/web").stdout
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"]
@@ -529,7 +519,8 @@ def test_delete_pod_waits_for_it_and_a_new_pod_replaces_it(
     with pytest.raises(ApiException) as gone:
         core.read_namespaced_pod(victim.metadata.name, namespace)
     assert gone.value.status == 404
-    now = eventually(lambda: running(core, namespace, "app=web", 2), "never replaced")
+    now = eventually(lambda: running(core, namespace, "app=web", 2),
+                     "a replacement pod to run", timeout=WAIT)
     uids = {p.metadata.uid for p in now}
     assert victim.metadata.uid not in uids
     assert pods[1].metadata.uid in uids
@@ -547,7 +538,7 @@ def test_cordon_blocks_scheduling_until_uncordon(cli: Kubectl, apps: client.Apps
         eventually(lambda: any(t.key == "node.kubernetes.io/unschedulable"
                                and t.effect == "NoSchedule"
                                for t in core.read_node(node).spec.taints or []),
-                   "the unschedulable taint never appeared")
+                   "the unschedulable taint", timeout=WAIT)
         _, rows = table(cli("get", "nodes", node).stdout)
         assert rows[0][:2] == [node, "Ready,SchedulingDisabled"]
         apps.create_namespaced_deployment(namespace, deployment(
@@ -556,7 +547,7 @@ def test_cordon_blocks_scheduling_until_uncordon(cli: Kubectl, apps: client.Apps
                                       if any(c.type == "PodScheduled" and c.status == "False"
                                              and c.reason == "Unschedulable"
                                              for c in p.status.conditions or [])],
-                             "the pinned pod was never found unschedulable")[0]
+                             "the pinned pod to be found unschedulable", timeout=WAIT)[0]
         assert pending.spec.node_name is None
         if len(nodes) > 1:  # pods free to go anywhere: two per node, none on this one
             spread = create_deployment(apps, core, namespace,
@@ -566,9 +557,9 @@ def test_cordon_blocks_scheduling_until_uncordon(cli: Kubectl, apps: client.Apps
         assert not core.read_node(node).spec.unschedulable
         eventually(lambda: not any(t.key == "node.kubernetes.io/unschedulable"
                                    for t in core.read_node(node).spec.taints or []),
-                   "the unschedulable taint stayed")
+                   "the unschedulable taint to go", timeout=WAIT)
         pod = eventually(lambda: running(core, namespace, "app=pinned", 1),
-                         "the pinned pod never ran after uncordon")[0]
+                         "the pinned pod to run after uncordon", timeout=WAIT)[0]
         assert pod.spec.node_name == node
     finally:
         uncordon(core, node)
@@ -591,7 +582,7 @@ def test_drain_evicts_pods_to_other_nodes_and_leaves_daemonset_pods(
     node = next(p.spec.node_name for p in pods if p.spec.node_name in nodes)
     agent = eventually(lambda: [p for p in running(core, namespace, "app=agent", len(nodes))
                                 if p.spec.node_name == node],
-                       f"the DaemonSet pod never ran on {node}")[0]
+                       f"the DaemonSet pod to run on {node}", timeout=WAIT)[0]
     evicted = [p for p in pods if p.spec.node_name == node]
     try:
         result = cli("drain", node, "--ignore-daemonsets", "--pod-selector",
@@ -604,7 +595,7 @@ def test_drain_evicts_pods_to_other_nodes_and_leaves_daemonset_pods(
                 in result.stderr)
         assert core.read_node(node).spec.unschedulable is True
         now = eventually(lambda: running(core, namespace, "app=web", len(nodes) + 1),
-                         "the evicted pods were never replaced")
+                         "the evicted pods to be replaced", timeout=WAIT)
         assert not {p.metadata.uid for p in evicted} & {p.metadata.uid for p in now}
         assert node not in {p.spec.node_name for p in now}
         still = core.read_namespaced_pod(agent.metadata.name, namespace)
@@ -632,7 +623,7 @@ def test_drain_is_blocked_by_a_disruption_budget(cli: Kubectl, apps: client.Apps
         return ((pdb.status.observed_generation or 0) >= pdb.metadata.generation
                 and pdb.status.current_healthy == 2 and pdb.status.disruptions_allowed == 0)
 
-    eventually(budget_settled, "the budget's status never counted the pods")
+    eventually(budget_settled, "the budget's status to count the pods", timeout=WAIT)
     pod = pods[0]
     node = pod.spec.node_name
     try:
@@ -677,8 +668,8 @@ def test_get_shows_a_crash_loop_with_rising_restarts(
         assert re.fullmatch(r"\d+ \(\d+m?\d*s ago\)", shown[3]), shown[3]
         return restarts if restarts > count else 0
 
-    first = eventually(lambda: restarts_above(0), "never CrashLoopBackOff with restarts")
-    eventually(lambda: restarts_above(first), f"RESTARTS stayed at {first}")
+    first = eventually(lambda: restarts_above(0), "CrashLoopBackOff with restarts", timeout=WAIT)
+    eventually(lambda: restarts_above(first), f"RESTARTS to rise above {first}", timeout=WAIT)
     out = cli("describe", "pod", name).stdout
     assert re.search(r"^\s+State:\s+Waiting\n\s+Reason:\s+CrashLoopBackOff$", out, re.MULTILINE)
     assert re.search(r"^\s+Last State:\s+Terminated\n\s+Reason:\s+Error\n\s+Exit Code:\s+1$",

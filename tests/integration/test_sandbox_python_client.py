@@ -27,19 +27,15 @@ Covers:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-if TYPE_CHECKING:
-    from conftest import Cluster
-
-T = TypeVar("T")
+from tests.support import Wait
 
 PAUSE = "registry.k8s.io/pause:3.10"
 PAUSE_PREVIOUS = "registry.k8s.io/pause:3.9"
@@ -48,38 +44,6 @@ Manifest = dict[str, Any]
 
 
 # helpers -------------------------------------------------------------------------------
-
-
-class Wait:
-    """Poll a condition until it holds: seconds on the sandbox, longer on a real cluster."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-
-    def __call__(self, condition: Callable[[], T], what: str) -> T:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {self.timeout}s waiting for {what}")
-            time.sleep(0.05)
-
-
-@pytest.fixture
-def wait(cluster: Cluster) -> Wait:
-    return Wait(10.0 if cluster.sandbox is not None else 50.0)
-
-
-@pytest.fixture
-def core(kube: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(kube)
-
-
-@pytest.fixture
-def apps(kube: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(kube)
 
 
 def pod_spec(**extra: Any) -> Manifest:
@@ -505,14 +469,23 @@ def eviction(name: str, namespace: str) -> client.V1Eviction:
     return client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
 
 
+def budgeted_pods(core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str, wait: Wait,
+                  max_unavailable: int) -> tuple[list[client.V1Pod], client.PolicyV1Api]:
+    """Deployment `web` with two ready pods under a budget allowing `max_unavailable` of
+    them; the pods, and the policy API to read the budget through."""
+    apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
+    pods = wait(lambda: has_ready(core, namespace, "app=web", 2), "two ready pods")
+    policy = client.PolicyV1Api(core.api_client)
+    policy.create_namespaced_pod_disruption_budget(
+        namespace, pdb("web", {"app": "web"}, max_unavailable))
+    return pods, policy
+
+
 def test_eviction_forbidden_by_a_disruption_budget(core: client.CoreV1Api,
                                                    apps: client.AppsV1Api, namespace: str,
                                                    wait: Wait) -> None:
     """A PDB with maxUnavailable 0 refuses an eviction: 429 TooManyRequests, DisruptionBudget."""
-    apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
-    pods = wait(lambda: has_ready(core, namespace, "app=web", 2), "two ready pods")
-    policy = client.PolicyV1Api(core.api_client)
-    policy.create_namespaced_pod_disruption_budget(namespace, pdb("web", {"app": "web"}, 0))
+    pods, policy = budgeted_pods(core, apps, namespace, wait, max_unavailable=0)
 
     def observed() -> bool:
         status = policy.read_namespaced_pod_disruption_budget("web", namespace).status
@@ -532,10 +505,7 @@ def test_eviction_forbidden_by_a_disruption_budget(core: client.CoreV1Api,
 def test_allowed_eviction_is_replaced(core: client.CoreV1Api, apps: client.AppsV1Api,
                                       namespace: str, wait: Wait) -> None:
     """An eviction the budget allows removes the pod; its ReplicaSet creates a replacement."""
-    apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
-    pods = wait(lambda: has_ready(core, namespace, "app=web", 2), "two ready pods")
-    policy = client.PolicyV1Api(core.api_client)
-    policy.create_namespaced_pod_disruption_budget(namespace, pdb("web", {"app": "web"}, 1))
+    pods, policy = budgeted_pods(core, apps, namespace, wait, max_unavailable=1)
 
     def allowed() -> bool:
         status = policy.read_namespaced_pod_disruption_budget("web", namespace).status

@@ -6,14 +6,13 @@ never wait on the real simulated kubelet. The stand-in binds each pod to a node 
 it Running and Ready, unless the test holds it Pending, keeps it unready, finishes it
 (Succeeded/Failed), or lets a deleted pod linger in Terminating.
 
-`eventually(check)` polls with a short deadline instead of sleeping.
+`Harness.eventually(check)` polls with a short deadline (5 s) instead of sleeping.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-import time
 from collections.abc import Callable, Hashable, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -24,6 +23,7 @@ from healer.sandbox.events import EventRecorder
 from healer.sandbox.resources import ResourceRegistry
 from healer.sandbox.status import ApiError
 from healer.sandbox.store import DELETED, Change, Obj, Store, clone, meta, rfc3339
+from tests.support import eventually
 
 T = TypeVar("T")
 NAMESPACE = "default"
@@ -33,18 +33,6 @@ NODE = "node-1"
 class ControllerFactory(Protocol):
     def __call__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
                  rng: random.Random) -> Controller: ...
-
-
-def eventually(check: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
-        time.sleep(0.01)
 
 
 class StandInKubelet:
@@ -183,7 +171,9 @@ class Harness:
             self.manager.enqueue(self.kubelet, (self.namespace, meta(pod)["name"]))
 
     def eventually(self, check: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
-        return eventually(check, timeout, what)
+        """`tests.support.eventually`, polling often: everything here runs in-process."""
+        __tracebackhide__ = True
+        return eventually(check, what or repr(check), timeout=timeout, interval=0.01)
 
 
 def condition(obj: Obj | dict[str, Any] | None, type_: str) -> dict[str, Any]:

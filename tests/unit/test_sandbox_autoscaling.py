@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sandbox_harness import Harness, condition
 
 from healer.sandbox.controllers.autoscaling import (
     DESIRED_REPLICAS,
     HorizontalPodAutoscalerController,
 )
 from healer.sandbox.store import meta
+from tests.unit.sandbox_harness import Harness, condition
 
 NO_METRICS_API = ("unable to fetch metrics from resource metrics API: the server could not "
                   "find the requested resource (get pods.metrics.k8s.io)")

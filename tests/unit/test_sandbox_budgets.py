@@ -17,12 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sandbox_harness import Harness, condition
 
 from healer.sandbox import status as api_status
 from healer.sandbox.controllers.budgets import PodDisruptionBudgetController
 from healer.sandbox.disruption import evict
 from healer.sandbox.store import Obj, meta, rfc3339
+from tests.unit.sandbox_harness import Harness, condition
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sandbox_harness import Harness, ready
 
 from healer.sandbox.controllers.sets import DaemonSetController
 from healer.sandbox.store import Obj, meta
+from tests.unit.sandbox_harness import Harness, ready
 
 NODES = ("node-a", "node-b", "node-c")
 

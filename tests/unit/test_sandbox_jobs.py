@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sandbox_harness import Harness, condition
 
 from healer.sandbox.controllers.jobs import JobController
 from healer.sandbox.store import Obj, meta
+from tests.unit.sandbox_harness import Harness, condition
 
 FAST = functools.partial(JobController, failure_backoff=0.01, max_failure_backoff=0.05)
 

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sandbox_harness import Harness, ready
 
 from healer.sandbox.controllers.sets import StatefulSetController
 from healer.sandbox.store import Obj, meta
+from tests.unit.sandbox_harness import Harness, ready
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 

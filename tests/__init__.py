@@ -1,0 +1,1 @@
+"""healer's test suite: unit tests, and integration tests against a cluster."""
