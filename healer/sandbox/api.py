@@ -110,29 +110,31 @@ class Api:
 
     # lifecycle ----------------------------------------------------------------------
 
-    def start(self, host: str, port: int) -> tuple[str, int]:
+    def bind(self, host: str, port: int) -> tuple[str, int]:
+        """Claim the address (OSError if it is taken); requests wait until `serve`."""
         api = self
 
         class Handler(_Handler):
             sandbox_api = api
 
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        server.request_queue_size = 256
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="sandbox-api",
+        self._server = _Server((host, port), Handler)
+        bound_host, bound_port = self._server.server_address[:2]
+        return str(bound_host), int(bound_port)
+
+    def serve(self) -> None:
+        assert self._server is not None, "bind first"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-api",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()
-        bound_host, bound_port = server.server_address[:2]
-        return str(bound_host), int(bound_port)
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._server is None:
+            return
         if self._thread is not None:
+            self._server.shutdown()  # waits for serve_forever, so only once it runs
             self._thread.join(timeout=5)
+        self._server.server_close()
 
     @property
     def stopping(self) -> bool:
@@ -162,6 +164,11 @@ class Api:
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
         return Request(resource, namespace, name, sub, query)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # listen backlog: many clients connecting at once
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -82,13 +82,25 @@ class Sandbox:
     # lifecycle ----------------------------------------------------------------------
 
     def start(self) -> Sandbox:
-        self.manager.start()
-        for name in SYSTEM_NAMESPACES:
-            self.store.create(self.registry.core("namespaces"), {"metadata": {"name": name}})
-        self._load(self.scenario)
-        host, port = self.api.start(self._host, self._port)
+        """Claim the address, bring the cluster up, then serve; a failure leaves nothing
+        running."""
+        try:
+            host, port = self.api.bind(self._host, self._port)
+        except OSError as error:
+            raise ConfigError(f"cannot listen on {self._host}:{self._port}: "
+                              f"{error.strerror or error}") from None
         self.url = f"http://{host}:{port}"
-        self._write_kubeconfig()
+        try:
+            self.manager.start()
+            for name in SYSTEM_NAMESPACES:
+                self.store.create(self.registry.core("namespaces"),
+                                  {"metadata": {"name": name}})
+            self._load(self.scenario)
+            self.api.serve()
+            self._write_kubeconfig()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

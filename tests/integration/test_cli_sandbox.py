@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,18 @@ def test_sandbox_refuses_non_loopback_addresses() -> None:
     result = run_healer("sandbox", "--listen", "0.0.0.0:0")
     assert result.returncode == 2
     assert "only loopback" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_busy_port_is_reported_without_traceback() -> None:
+    """An address already in use is a clear error, exit 2."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_healer("sandbox", "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -76,7 +76,8 @@ class ControllerManager:
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def enqueue(self, controller: Controller, key: Hashable, delay: float = 0.0) -> None:
         index = self.controllers.index(controller)
