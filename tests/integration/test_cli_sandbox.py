@@ -28,6 +28,13 @@ def run_healer(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[s
                           check=False)
 
 
+def assert_usage_error(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit 2 with `message` on stderr, and no traceback."""
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_version_prints_the_package_version() -> None:
     """`healer --version` prints the installed version and exits 0."""
     result = run_healer("--version")
@@ -45,25 +52,18 @@ def test_help_lists_the_sandbox_subcommand() -> None:
 
 def test_no_subcommand_is_a_usage_error() -> None:
     """Running `healer` alone prints usage and exits 2."""
-    result = run_healer()
-    assert result.returncode == 2
-    assert "usage: healer" in result.stderr
+    assert_usage_error(run_healer(), "usage: healer")
 
 
 @pytest.mark.parametrize("listen", ["127.0.0.1", "localhost:http", ":80"])
 def test_malformed_listen_address_is_a_usage_error(listen: str) -> None:
     """`--listen` must be HOST:PORT."""
-    result = run_healer("sandbox", "--listen", listen)
-    assert result.returncode == 2
-    assert "expected HOST:PORT" in result.stderr
+    assert_usage_error(run_healer("sandbox", "--listen", listen), "expected HOST:PORT")
 
 
 def test_sandbox_refuses_non_loopback_addresses() -> None:
     """The unauthenticated sandbox never listens beyond loopback."""
-    result = run_healer("sandbox", "--listen", "0.0.0.0:0")
-    assert result.returncode == 2
-    assert "only loopback" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_usage_error(run_healer("sandbox", "--listen", "0.0.0.0:0"), "only loopback")
 
 
 def test_busy_port_is_reported_without_traceback() -> None:
@@ -73,28 +73,23 @@ def test_busy_port_is_reported_without_traceback() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = run_healer("sandbox", "--listen", f"127.0.0.1:{port}")
-    assert result.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_usage_error(result, f"cannot listen on 127.0.0.1:{port}: Address already in use")
 
 
 def test_broken_scenario_is_reported_without_traceback(tmp_path: Path) -> None:
     """A scenario with a bad behaviour names the file and the field, and exits 2."""
     scenario = tmp_path / "broken.yaml"
     scenario.write_text("pods:\n  - select: {namespace: shop}\n    behaviour: crashloop\n")
-    result = run_healer("sandbox", "--scenario", str(scenario))
-    assert result.returncode == 2
-    assert f"{scenario}: pods[0].behaviour: expected one of healthy, crash-loop" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_usage_error(run_healer("sandbox", "--scenario", str(scenario)),
+                       f"{scenario}: pods[0].behaviour: expected one of healthy, crash-loop")
 
 
 def test_unparseable_scenario_names_line_and_column(tmp_path: Path) -> None:
     """Invalid YAML is reported as file:line:col."""
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("objects:\n  - {apiVersion: v1\n")
-    result = run_healer("sandbox", "--scenario", str(scenario))
-    assert result.returncode == 2
-    assert f"{scenario}:3:1: invalid YAML" in result.stderr
+    assert_usage_error(run_healer("sandbox", "--scenario", str(scenario)),
+                       f"{scenario}:3:1: invalid YAML")
 
 
 def test_sandbox_serves_the_demo_to_kubectl_and_stops_on_sigterm(tmp_path: Path,
