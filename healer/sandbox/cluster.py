@@ -53,12 +53,11 @@ class Sandbox:
                  port: int = 0, kubeconfig: Path | None = None, seed: int | None = None) -> None:
         self.scenario = scenario or Scenario()
         self.registry = ResourceRegistry()
-        self.store = Store(admission.admit)
+        self.store = Store(admission.admit, rng=random.Random(seed))
         self.faults = Faults(seed=seed)
         self.behaviours = Behaviours(self.scenario.timing)
-        self._rng = random.Random(seed)
         recorder = EventRecorder(self.store, self.registry)
-        controller_args = (self.store, self.registry, recorder, self._rng)
+        controller_args = (self.store, self.registry, recorder)
         self.manager = ControllerManager(self.store, [
             NamespaceController(self.store, self.registry),
             GarbageCollector(self.store, self.registry),

@@ -146,7 +146,8 @@ class Store:
     """Thread-safe, versioned object storage with watches."""
 
     def __init__(self, admission: Admission | None = None, *, history: int = 50_000,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 rng: random.Random | None = None) -> None:
         self._lock = threading.RLock()
         self._objects: dict[str, dict[Key, Obj]] = {}
         self._rv = 1
@@ -156,7 +157,7 @@ class Store:
         self._watches: dict[str, set[Watch]] = {}
         self._listeners: list[Callable[[Change], None]] = []
         self._admission = admission
-        self._random = random.Random()
+        self._random = rng or random.Random()  # generateName suffixes
         self.clock = clock or (lambda: datetime.now(UTC))
 
     # reading ------------------------------------------------------------------------
@@ -384,10 +385,6 @@ class Store:
         """Call `listener` with every committed change, under the store lock: keep it cheap."""
         with self._lock:
             self._listeners.append(listener)
-
-    def watch_count(self) -> int:
-        with self._lock:
-            return sum(len(w) for w in self._watches.values())
 
     # internals ----------------------------------------------------------------------
 

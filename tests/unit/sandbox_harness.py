@@ -12,7 +12,6 @@ it Running and Ready, unless the test holds it Pending, keeps it unready, finish
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Callable, Hashable, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -31,8 +30,8 @@ NODE = "node-1"
 
 
 class ControllerFactory(Protocol):
-    def __call__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random) -> Controller: ...
+    def __call__(self, store: Store, registry: ResourceRegistry,
+                 recorder: EventRecorder) -> Controller: ...
 
 
 class StandInKubelet:
@@ -96,8 +95,7 @@ class Harness:
         self.registry = ResourceRegistry()
         self.store = Store(admit)
         self.recorder = EventRecorder(self.store, self.registry)
-        rng = random.Random(7)
-        self.controllers = [f(self.store, self.registry, self.recorder, rng)
+        self.controllers = [f(self.store, self.registry, self.recorder)
                             for f in factories]
         self.kubelet = StandInKubelet(self.store, self.registry)
         self.manager = ControllerManager(self.store, [*self.controllers, self.kubelet])

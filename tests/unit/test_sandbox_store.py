@@ -12,6 +12,7 @@ compacted.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -84,6 +85,19 @@ def test_generate_name_appends_a_random_suffix(store: Store) -> None:
     assert first["metadata"]["name"].startswith("web-")
     assert len(first["metadata"]["name"]) == len("web-") + 5
     assert first["metadata"]["name"] != second["metadata"]["name"]
+
+
+def test_seeded_store_generates_the_same_names() -> None:
+    """Two stores with the same seed give generated names in the same sequence."""
+    def names(seed: int) -> list[str]:
+        store = Store(admit, rng=random.Random(seed))
+        store.create(NAMESPACES, {"metadata": {"name": "shop"}})
+        template = {"metadata": {"generateName": "web-", "namespace": "shop"},
+                    "spec": pod("")["spec"]}
+        return [store.create(PODS, template)["metadata"]["name"] for _ in range(5)]
+
+    assert names(11) == names(11)
+    assert names(11) != names(12)
 
 
 def test_generation_counts_spec_changes_only(store: Store) -> None:

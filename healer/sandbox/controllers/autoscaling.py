@@ -36,7 +36,6 @@ Neighbours: `base` (runtime, `set_condition`), `events`;
 
 from __future__ import annotations
 
-import random
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -141,8 +140,8 @@ def within_rules(current: int, recommended: int, low: int,
 class HorizontalPodAutoscalerController:
     name = "horizontal-pod-autoscaler"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random, *, sync_period: float = 15.0) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder, *,
+                 sync_period: float = 15.0) -> None:
         self.store = store
         self.registry = registry
         self.hpas = registry.core("horizontalpodautoscalers")

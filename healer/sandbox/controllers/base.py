@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 import threading
 import time
 from collections import deque
@@ -33,7 +32,6 @@ from healer.sandbox.store import DELETED, Change, Obj, Store, meta
 
 log = structlog.get_logger(__name__)
 
-_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 class Controller(Protocol):
@@ -250,10 +248,6 @@ def split_key(key: Hashable) -> tuple[str, str]:
     assert isinstance(key, tuple)
     assert len(key) == 2
     return str(key[0]), str(key[1])
-
-
-def random_suffix(source: random.Random, length: int = 5) -> str:
-    return "".join(source.choice(_SUFFIX_ALPHABET) for _ in range(length))
 
 
 def object_key(change: Change) -> tuple[str, str]:

@@ -14,7 +14,6 @@ Neighbours: `disruption` (the computation, evictions), `base` (runtime),
 
 from __future__ import annotations
 
-import random
 from collections.abc import Hashable, Iterator
 from datetime import datetime
 from typing import Any, cast
@@ -33,8 +32,7 @@ _SCALED_KINDS = ("deployments.apps", "replicasets.apps", "statefulsets.apps")
 class PodDisruptionBudgetController:
     name = "disruption-controller"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder) -> None:
         self.store = store
         self.registry = registry
         self.budgets = registry.core("poddisruptionbudgets")

@@ -24,7 +24,6 @@ pods.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Hashable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -58,9 +57,8 @@ class _Tracking:
 class JobController:
     name = "job-controller"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random, *, failure_backoff: float = 10.0,
-                 max_failure_backoff: float = 600.0) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder, *,
+                 failure_backoff: float = 10.0, max_failure_backoff: float = 600.0) -> None:
         """`failure_backoff`: seconds before replacing the first failed pod, doubling with
         each further failure up to `max_failure_backoff` (the real 10 s and 10 min)."""
         self.store = store

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-import random
 from collections import Counter
 from collections.abc import Hashable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -71,8 +70,7 @@ def _fake_id(seed: str, length: int = 64) -> str:
 class Scheduler:
     name = "default-scheduler"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder) -> None:
         self.store = store
         self.pods = registry.core("pods")
         self.nodes = registry.core("nodes")

@@ -32,7 +32,6 @@ here); `jobs` uses `pod_from_template`.
 from __future__ import annotations
 
 import math
-import random
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -123,8 +122,7 @@ def _becoming_available(pods: list[Obj], min_ready: int, now: str) -> float | No
 class StatefulSetController:
     name = "statefulset-controller"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder) -> None:
         self.store = store
         self.sets = registry.core("statefulsets")
         self.pods = registry.core("pods")
@@ -432,8 +430,7 @@ def _bound_to(spec: dict[str, Any], node_name: str) -> None:
 class DaemonSetController:
     name = "daemonset-controller"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder) -> None:
         self.store = store
         self.daemonsets = registry.core("daemonsets")
         self.pods = registry.core("pods")

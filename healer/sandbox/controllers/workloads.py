@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from collections.abc import Hashable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -88,13 +87,11 @@ def _scaled(value: Any, total: int, *, round_up: bool) -> int:
 class ReplicaSetController:
     name = "replicaset-controller"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder) -> None:
         self.store = store
         self.sets = registry.core("replicasets")
         self.pods = registry.core("pods")
         self.recorder = recorder
-        self.rng = rng
         self.index = OwnerIndex(store, self.pods)
 
     def keys_for(self, change: Change) -> Iterator[Hashable]:
@@ -190,8 +187,7 @@ def _deletion_rank(pod: Obj) -> tuple[int, int, str]:
 class DeploymentController:
     name = "deployment-controller"
 
-    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder,
-                 rng: random.Random) -> None:
+    def __init__(self, store: Store, registry: ResourceRegistry, recorder: EventRecorder) -> None:
         self.store = store
         self.deployments = registry.core("deployments")
         self.sets = registry.core("replicasets")
