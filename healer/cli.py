@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import signal
 import sys
 import threading
@@ -86,12 +87,79 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# healer validate / healer schema ----------------------------------------------------------
+
+
+def _add_validate(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "validate", help="check runbook files; print every problem as path:line:col",
+        description="Check runbooks (files, or directories of *.yaml/*.yml) against the "
+                    "format and the action catalogue. Exit 0 when all are valid, 1 when any "
+                    "is not, 2 on a usage error.")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="text for people (default), json for machines")
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from healer.actions.catalog import default_registry  # noqa: PLC0415 - see _run_sandbox
+    from healer.runbook.loader import load  # noqa: PLC0415
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise ConfigError(f"no such file or directory: {', '.join(missing)}")
+    result = load(args.paths, default_registry())
+    broken = sorted({e.path for e in result.errors})
+    if args.output == "json":
+        print(json.dumps({
+            "valid": result.ok,
+            "files": list(result.files),
+            "runbooks": [{"name": r.name, "revision": r.revision,
+                          "path": r.source.path if r.source else None,
+                          "line": r.source.line if r.source else None}
+                         for r in result.runbooks],
+            "errors": [{"path": e.path, "line": e.line, "column": e.column,
+                        "message": e.message} for e in result.errors],
+        }, indent=2))
+    else:
+        for error in result.errors:
+            print(error)
+        files = f"{len(result.files)} file{'s' if len(result.files) != 1 else ''}"
+        if result.ok:
+            print(f"{len(result.runbooks)} runbook{'s' if len(result.runbooks) != 1 else ''} "
+                  f"in {files}: all valid")
+        else:
+            print(f"{len(result.errors)} problem{'s' if len(result.errors) != 1 else ''} in "
+                  f"{len(broken)} of {files}")
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+def _add_schema(commands: Subcommands) -> None:
+    commands.add_parser(
+        "schema", help="print the JSON Schema of the runbook format",
+        description="Print the JSON Schema (draft 2020-12) of runbooks, for editors: save it "
+                    "and point yaml-language-server at it (see docs/runbooks.md).")
+
+
+def _run_schema(args: argparse.Namespace) -> int:
+    from healer.actions.catalog import default_registry  # noqa: PLC0415 - see _run_sandbox
+    from healer.runbook.format import API_VERSION, runbook_spec  # noqa: PLC0415
+
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              "title": f"healer runbook ({API_VERSION})",
+              **runbook_spec(default_registry()).schema()}
+    print(json.dumps(schema, indent=2))
+    return EXIT_OK
+
+
 # entry point ------------------------------------------------------------------------------
 
 Subcommand = tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace], int]]
 
 _SUBCOMMANDS: dict[str, Subcommand] = {
     "sandbox": (_add_sandbox, _run_sandbox),
+    "schema": (_add_schema, _run_schema),
+    "validate": (_add_validate, _run_validate),
 }
 
 

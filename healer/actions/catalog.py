@@ -1,0 +1,206 @@
+"""The built-in actions and their params, registered into `default_registry`.
+
+Each action's params are a frozen dataclass whose fields are the snake_case forms of the
+camelCase keys runbooks write (`gracePeriodSeconds` → `grace_period_seconds`); durations
+are seconds. How each action acts on the cluster arrives with the engine; what it
+accepts is fixed here, so runbooks can be validated now.
+
+Neighbours: `registry` (the registry type); `healer.runbook.spec` (the spec types).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from healer.actions.registry import ActionRegistry, ActionType
+from healer.runbook.format import duration, template
+from healer.runbook.spec import Bool, Checked, Field, Int, Obj, Parsed, Str
+from healer.runbook.templates import Template
+
+WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+_QUANTITY = re.compile(r"(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
+_INCREASE = re.compile(r"\+(\d+(\.\d+)?)%")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """An action that takes no params."""
+
+
+@dataclass(frozen=True)
+class RestartPodParams:
+    grace_period_seconds: int | None = None  # None: the pod's own terminationGracePeriod
+
+
+@dataclass(frozen=True)
+class ScaleParams:
+    replicas: int | None = None  # absolute, or ...
+    by: int | None = None  # ... relative (non-zero)
+    min: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class RolloutUndoParams:
+    to_revision: int = 0  # 0: the previous revision
+
+
+@dataclass(frozen=True)
+class DrainParams:
+    grace_period_seconds: int | None = None
+    timeout: float = 300.0  # seconds
+    ignore_daemon_sets: bool = True
+    delete_empty_dir_data: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class DeleteFailedPodsParams:
+    reason: str | None = None  # e.g. Evicted; None: every failed pod
+    older_than: float = 0.0  # seconds
+    max: int = 100
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """A new value for a resource: an absolute quantity, or an increase by a percentage."""
+
+    quantity: str | None = None
+    increase_percent: float | None = None
+
+
+@dataclass(frozen=True)
+class PatchResourcesParams:
+    container: str
+    memory_limit: ResourceChange | None = None
+    memory_request: ResourceChange | None = None
+    cpu_limit: ResourceChange | None = None
+    cpu_request: ResourceChange | None = None
+    max_memory_limit: str | None = None
+    max_cpu_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifyParams:
+    message: Template | None = None  # None: a summary of the decision
+
+
+def parse_quantity(text: str) -> str:
+    if not _QUANTITY.fullmatch(text):
+        raise ValueError(f"expected a Kubernetes quantity like 512Mi, 1Gi or 500m, got "
+                         f"{text!r}")
+    return text
+
+
+def _resource_change(text: str) -> ResourceChange:
+    increase = _INCREASE.fullmatch(text)
+    if increase:
+        return ResourceChange(increase_percent=float(increase.group(1)))
+    try:
+        return ResourceChange(quantity=parse_quantity(text))
+    except ValueError:
+        raise ValueError(f"expected a quantity like 1Gi or an increase like +25%, got "
+                         f"{text!r}") from None
+
+
+def _nonzero(value: int) -> int:
+    if value == 0:
+        raise ValueError("must not be 0 (use replicas: to set a count)")
+    return value
+
+
+def _scale_problem(params: Any) -> str | None:
+    if (params.replicas is None) == (params.by is None):
+        return "needs exactly one of replicas (a count) or by (a change)"
+    if params.min is not None and params.max is not None and params.min > params.max:
+        return f"min ({params.min}) is greater than max ({params.max})"
+    return None
+
+
+def _patch_problem(params: Any) -> str | None:
+    changes = (params.memory_limit, params.memory_request, params.cpu_limit, params.cpu_request)
+    if all(change is None for change in changes):
+        return "needs at least one of memoryLimit, memoryRequest, cpuLimit, cpuRequest"
+    return None
+
+
+_QUANTITY_SPEC = Parsed(parse_quantity, (ValueError,), "a quantity like 1Gi or 500m",
+                        json={"type": "string", "pattern": f"^{_QUANTITY.pattern}$"})
+_CHANGE_SPEC = Parsed(_resource_change, (ValueError,), "a quantity like 1Gi or +25%",
+                      json={"type": "string",
+                            "pattern": f"^(?:{_QUANTITY.pattern}|{_INCREASE.pattern})$"})
+_GRACE = Field(Int("seconds the pod gets to stop", minimum=0))
+
+
+def _params(fields: dict[str, Field], build: Any, description: str) -> Obj:
+    return Obj(fields, description, build=build)
+
+
+BUILT_IN: tuple[ActionType, ...] = (
+    ActionType("restart-pod", "Delete a pod so its controller replaces it.", frozenset({"Pod"}),
+               _params({"gracePeriodSeconds": _GRACE}, RestartPodParams, "restart-pod params")),
+    ActionType("rollout-restart", "Restart every pod of a workload, like kubectl rollout "
+               "restart.", WORKLOADS, _params({}, NoParams, "rollout-restart takes no params")),
+    ActionType("scale", "Set or change a workload's replicas, within bounds.",
+               frozenset({"Deployment", "StatefulSet", "ReplicaSet"}),
+               Checked(_params({
+                   "replicas": Field(Int("the new replica count", minimum=0)),
+                   "by": Field(Parsed(_nonzero, (ValueError,), "a non-zero whole number",
+                                      "change the replica count by this much",
+                                      {"type": "integer", "not": {"const": 0}},
+                                      scalars=(int,))),
+                   "min": Field(Int("never below", minimum=0)),
+                   "max": Field(Int("never above", minimum=1)),
+               }, ScaleParams, "scale params: replicas or by"), _scale_problem)),
+    ActionType("rollout-undo", "Roll a Deployment back to an earlier revision.",
+               frozenset({"Deployment"}),
+               _params({"toRevision": Field(Int("revision; 0 is the previous one", minimum=0),
+                                            default=0)}, RolloutUndoParams,
+                       "rollout-undo params")),
+    ActionType("cordon", "Mark a node unschedulable.", frozenset({"Node"}),
+               _params({}, NoParams, "cordon takes no params")),
+    ActionType("uncordon", "Mark a node schedulable again.", frozenset({"Node"}),
+               _params({}, NoParams, "uncordon takes no params")),
+    ActionType("drain", "Cordon a node and evict its pods, honouring PodDisruptionBudgets.",
+               frozenset({"Node"}),
+               _params({
+                   "gracePeriodSeconds": _GRACE,
+                   "timeout": Field(duration("give up after"), default=300.0),
+                   "ignoreDaemonSets": Field(Bool("leave DaemonSet pods"), default=True),
+                   "deleteEmptyDirData": Field(Bool("evict pods with emptyDir data"),
+                                               default=False),
+                   "force": Field(Bool("also delete pods without a controller"),
+                                  default=False),
+               }, DrainParams, "drain params")),
+    ActionType("delete-failed-pods", "Delete failed (e.g. evicted) pods.",
+               frozenset({"Namespace", "Node"}),
+               _params({
+                   "reason": Field(Str("only pods failed for this reason, e.g. Evicted")),
+                   "olderThan": Field(duration("only pods failed at least this long ago"),
+                                      default=0.0),
+                   "max": Field(Int("delete at most this many", minimum=1), default=100),
+               }, DeleteFailedPodsParams, "delete-failed-pods params")),
+    ActionType("patch-resources", "Change a container's resource requests or limits.",
+               WORKLOADS,
+               Checked(_params({
+                   "container": Field(Str("the container to change"), required=True),
+                   "memoryLimit": Field(_CHANGE_SPEC),
+                   "memoryRequest": Field(_CHANGE_SPEC),
+                   "cpuLimit": Field(_CHANGE_SPEC),
+                   "cpuRequest": Field(_CHANGE_SPEC),
+                   "maxMemoryLimit": Field(_QUANTITY_SPEC),
+                   "maxCpuLimit": Field(_QUANTITY_SPEC),
+               }, PatchResourcesParams, "patch-resources params"), _patch_problem)),
+    ActionType("notify", "Send a message to the runbook's notifiers.",
+               frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
+                          "Node", "Namespace"}),
+               _params({"message": Field(template("the message; a template"))}, NotifyParams,
+                       "notify params")),
+)
+
+
+def default_registry() -> ActionRegistry:
+    """A registry of the built-in actions (a new one each call: no shared state)."""
+    return ActionRegistry(BUILT_IN)

@@ -1,0 +1,53 @@
+"""The action registry: every remediation healer knows, by name, with its params.
+
+An action type is a name (kebab-case, as runbooks spell it), the kinds of object it acts
+on, and a params spec that validates a step's `params` and builds a frozen params object.
+Runbooks are checked against the registry when they load, so a misspelled action or
+param fails at `healer validate`. Registering a name twice is an error at import time.
+
+Neighbours: `healer.runbook.format` consumes the registry through its `ActionCatalog`
+protocol; `catalog` registers the built-in actions into `default_registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from healer.runbook.spec import Spec
+
+
+@dataclass(frozen=True)
+class ActionType:
+    name: str
+    summary: str
+    targets: frozenset[str]  # kinds of object it acts on
+    params: Spec  # validates `params`, builds the frozen params object
+
+
+class DuplicateActionError(ValueError):
+    """Two action types registered under one name: a programming error."""
+
+
+class ActionRegistry:
+    """Action types by name; an explicit object, never module-level state."""
+
+    def __init__(self, actions: Iterable[ActionType] = ()) -> None:
+        self._actions: dict[str, ActionType] = {}
+        for action in actions:
+            self.register(action)
+
+    def register(self, action: ActionType) -> ActionType:
+        if action.name in self._actions:
+            raise DuplicateActionError(f"action '{action.name}' is registered twice")
+        self._actions[action.name] = action
+        return action
+
+    def get(self, name: str) -> ActionType | None:
+        return self._actions.get(name)
+
+    def names(self) -> Iterable[str]:
+        return self._actions.keys()
+
+    def __iter__(self) -> Iterator[ActionType]:
+        return iter(self._actions.values())

@@ -1,0 +1,1 @@
+"""The runbook language: model, loader, matchers, templates; see docs/runbooks.md."""

@@ -1,0 +1,179 @@
+"""Loading runbooks: files and directories in, validated `Runbook`s or every problem out.
+
+`load(paths, catalog)` reads each YAML file (directories: every *.yaml / *.yml below them,
+in name order), checks every document against the format, and reports each problem as
+`path:line:col: message` — all problems of all files in one run, never a traceback. Names
+must be unique across files; a duplicate names both places. Each runbook gets a
+`revision`: a hash of its normalized content (what it means, not how it is written), so
+the audit trail can say exactly which version of a runbook decided.
+
+Neighbours: `source` (positions), `format` (the specs), `model`; `cli` (`healer validate`)
+and the daemon call `load`.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from healer.errors import RunbookError, RunbookErrors
+from healer.runbook.format import ActionCatalog, cross_field_problems, runbook_spec
+from healer.runbook.matchers import Matcher
+from healer.runbook.model import Mode, Runbook, Source
+from healer.runbook.source import Node, load_documents
+from healer.runbook.spec import INVALID, Issues
+from healer.runbook.templates import Template
+
+SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    runbooks: tuple[Runbook, ...]
+    errors: tuple[RunbookError, ...]
+    files: tuple[str, ...]  # every file read
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def runbook_files(paths: Iterable[Path]) -> tuple[list[Path], list[RunbookError]]:
+    """The files to load: given files, and the YAML files below given directories."""
+    found: list[Path] = []
+    errors: list[RunbookError] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES
+                                and p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            errors.append(RunbookError(str(path), 1, 1, "no such file or directory"))
+    return found, errors
+
+
+def load(paths: Iterable[Path], catalog: ActionCatalog) -> LoadResult:
+    """Load every runbook under `paths`; problems are returned, not raised."""
+    files, errors = runbook_files(paths)
+    spec = runbook_spec(catalog)
+    runbooks: list[Runbook] = []
+    for path in files:
+        loaded, problems = _load_file(path, spec, catalog)
+        runbooks.extend(loaded)
+        errors.extend(problems)
+    errors.extend(_duplicates(runbooks))
+    return LoadResult(tuple(runbooks), tuple(errors), tuple(str(f) for f in files))
+
+
+def load_runbooks(paths: Iterable[Path], catalog: ActionCatalog) -> tuple[Runbook, ...]:
+    """Load, or raise `RunbookErrors` with every problem."""
+    result = load(paths, catalog)
+    if result.errors:
+        raise RunbookErrors(list(result.errors))
+    return result.runbooks
+
+
+def revision(runbook: Runbook) -> str:
+    """A stable hash of what the runbook means: formatting, comments, key order and
+    explicitly written defaults do not change it."""
+    canonical = json.dumps(_normal(runbook), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _load_file(path: Path, spec: Any, catalog: ActionCatalog) -> tuple[list[Runbook],
+                                                                       list[RunbookError]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        return [], [RunbookError(name, 1, 1, f"cannot read: {reason}")]
+    try:
+        documents = load_documents(text, name)
+    except RunbookError as error:
+        return [], [error]
+    if not documents:
+        return [], [RunbookError(name, 1, 1, "no runbook in this file")]
+    runbooks: list[Runbook] = []
+    issues = Issues()
+    for document in documents:
+        values = spec.convert(document, "", issues)
+        if values is INVALID:
+            continue
+        problems = cross_field_problems(values, catalog)
+        for path_keys, message in problems:
+            issues.add(_find(document, path_keys).position,
+                       f"{'.'.join(path_keys)}: {message}")
+        if problems:
+            continue
+        runbooks.append(_build(values, document))
+    return runbooks, issues.errors
+
+
+def _build(values: dict[str, Any], document: Node) -> Runbook:
+    metadata, spec = values["metadata"], values["spec"]
+    runbook = Runbook(
+        name=metadata["name"], labels=metadata["labels"], description=spec["description"],
+        mode=Mode(spec["mode"]) if "mode" in spec else None,
+        toil_minutes=spec.get("toil_minutes"), trigger=spec["trigger"],
+        scope=spec["scope"], target=spec["target"], steps=spec["steps"],
+        verify=spec.get("verify"), guards=spec["guards"], notify=spec["notify"],
+        source=Source(document.position.path, document.position.line))
+    return replace(runbook, revision=revision(runbook))
+
+
+def _duplicates(runbooks: list[Runbook]) -> list[RunbookError]:
+    first: dict[str, Runbook] = {}
+    errors = []
+    for runbook in runbooks:
+        earlier = first.setdefault(runbook.name, runbook)
+        if earlier is runbook:
+            continue
+        assert runbook.source is not None
+        assert earlier.source is not None
+        errors.append(RunbookError(
+            runbook.source.path, runbook.source.line, 1,
+            f"duplicate runbook name '{runbook.name}': also defined at "
+            f"{earlier.source.path}:{earlier.source.line}"))
+    return errors
+
+
+def _find(node: Node, keys: tuple[str, ...]) -> Node:
+    """The deepest node along `keys` (mapping keys or list indexes)."""
+    for key in keys:
+        if isinstance(node.value, dict) and key in node.value:
+            node = node.value[key][1]
+        elif isinstance(node.value, list) and key.isdigit() and int(key) < len(node.value):
+            node = node.value[int(key)]
+        else:
+            break
+    return node
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind) if f.name not in ("revision", "source"))
+
+
+def _normal(value: Any) -> Any:
+    """A JSON-able, order-independent form of a model value."""
+    if isinstance(value, Template):
+        return value.source
+    if isinstance(value, Matcher):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: _normal(getattr(value, name)) for name in _field_names(type(value))}
+    if isinstance(value, dict):
+        return {str(k): _normal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normal(v) for v in value]
+    return value
