@@ -313,7 +313,4 @@ def cross_field_problems(values: dict[str, Any],
     if verify is not None and verify.promql is None and not verify.resolved:
         problems.append((("spec", "verify", "resolved"),
                          "resolved: false checks nothing; use resolved: true or promql:"))
-    if verify is not None and verify.resolved and trigger.alert is None:
-        problems.append((("spec", "verify", "resolved"),
-                         "resolved: true needs an alert trigger; verify with promql: instead"))
     return problems
