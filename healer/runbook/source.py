@@ -1,15 +1,17 @@
 """YAML with positions: every value of a runbook file keeps the line and column it came from.
 
-PyYAML's composer gives nodes with marks; this module turns them into `Node`s holding plain
+The parser's events (libyaml's, when PyYAML ships it) are built into `Node`s holding plain
 values (str, int, float, bool, None, lists and dicts of `Node`s) and a `Position`, so the
-loader can say `runbooks/x.yaml:12:7: ...` for any mistake, however deep. Duplicate keys,
-which YAML parsers usually let the last one win, are errors here.
+loader can say `runbooks/x.yaml:12:7: ...` for any mistake, however deep. Scalars get
+exactly the values `yaml.safe_load` would give. Duplicate keys, which YAML parsers usually
+let the last one win, are errors here.
 
 Neighbours: `loader` reads `Node`s; `errors.RunbookError` carries the positions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import yaml
@@ -17,10 +19,11 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from healer.errors import RunbookError
 
-# libyaml's composer keeps the same marks and is several times faster (start-up loads
-# every runbook); PyYAML ships it in its wheels, the pure-Python one is the fallback.
+# libyaml's parser is several times faster (start-up loads every runbook); PyYAML ships
+# it in its wheels, the pure-Python parser is the fallback.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class Position(NamedTuple):
@@ -70,7 +73,7 @@ class Node(NamedTuple):
 def load_documents(text: str, path: str) -> list[Node]:
     """Every YAML document of `text`, as positioned nodes; RunbookError for broken YAML."""
     try:
-        documents = list(yaml.compose_all(text, Loader=_LOADER))
+        return _Builder(path).documents(yaml.parse(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -78,38 +81,100 @@ def load_documents(text: str, path: str) -> list[Node]:
         raise RunbookError(path, line, column, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as error:
         raise RunbookError(path, 1, 1, f"invalid YAML: {error}") from None
-    constructor = SafeConstructor()
-    return [_convert(document, path, constructor) for document in documents
-            if document is not None]
 
 
-def _position(node: yaml.Node, path: str) -> Position:
-    return Position(path, node.start_mark.line + 1, node.start_mark.column + 1)
+class _Builder:
+    """Builds `Node`s straight from the parser's events, in one pass.
 
+    PyYAML's composer would first build its own node tree and resolve every scalar's tag;
+    here plain scalars are resolved (with PyYAML's own YAML 1.1 resolvers and
+    constructors, so values are exactly what `yaml.safe_load` gives) and quoted ones are
+    taken as strings. Anchors, aliases and `<<` merge keys are supported.
+    """
 
-def _convert(node: yaml.Node, path: str, constructor: SafeConstructor) -> Node:
-    position = _position(node, path)
-    if isinstance(node, yaml.MappingNode):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.anchors: dict[str, Node] = {}
+        self.constructor = SafeConstructor()
+        self.resolver = yaml.resolver.Resolver()
+
+    def documents(self, events: Iterator[yaml.Event]) -> list[Node]:
+        found: list[Node] = []
+        for event in events:
+            if isinstance(event, yaml.DocumentStartEvent):
+                self.anchors.clear()
+                document = self.node(next(events), events)
+                if document.value is not None:  # an empty document (a stray ---) is skipped
+                    found.append(document)
+        return found
+
+    def node(self, event: yaml.Event, events: Iterator[yaml.Event]) -> Node:
+        mark = event.start_mark
+        assert mark is not None  # the parser marks every event
+        position = Position(self.path, mark.line + 1, mark.column + 1)
+        if isinstance(event, yaml.ScalarEvent):
+            result = self.scalar(event, position)
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self.anchors:
+                raise position.error(f"unknown alias '*{event.anchor}'")
+            return self.anchors[event.anchor]
+        elif isinstance(event, yaml.SequenceStartEvent):
+            items = []
+            for item in events:
+                if isinstance(item, yaml.SequenceEndEvent):
+                    break
+                items.append(self.node(item, events))
+            result = Node(items, position)
+        elif isinstance(event, yaml.MappingStartEvent):
+            result = self.mapping(position, events)
+        else:  # DocumentEndEvent right after DocumentStart: an empty document
+            return Node(None, position)
+        anchor = getattr(event, "anchor", None)
+        if anchor:
+            self.anchors[anchor] = result
+        return result
+
+    def mapping(self, position: Position, events: Iterator[yaml.Event]) -> Node:
         pairs: dict[str, tuple[Node, Node]] = {}
-        constructor.flatten_mapping(node)  # resolves `<<` merge keys
-        for key_node, value_node in node.value:
-            key = _convert(key_node, path, constructor)
+        merged: dict[str, tuple[Node, Node]] = {}
+        for event in events:
+            if isinstance(event, yaml.MappingEndEvent):
+                break
+            key = self.node(event, events)
+            value = self.node(next(events), events)
+            if key.value == "<<" and isinstance(event, yaml.ScalarEvent) and not event.style:
+                for source in value.value if isinstance(value.value, list) else [value]:
+                    if not isinstance(source.value, dict):
+                        raise source.position.error("a << merge takes a mapping or a list "
+                                                    "of mappings")
+                    merged = {**source.value, **merged}
+                continue
             if not isinstance(key.value, str):
                 raise key.position.error(f"keys must be strings, got {key.plain()!r}")
             if key.value in pairs:
                 first = pairs[key.value][0].position
                 raise key.position.error(f"duplicate key '{key.value}' (first at line "
                                          f"{first.line})")
-            pairs[key.value] = (key, _convert(value_node, path, constructor))
-        return Node(pairs, position)
-    if isinstance(node, yaml.SequenceNode):
-        return Node([_convert(item, path, constructor) for item in node.value], position)
-    if node.tag == _STR_TAG:  # most scalars: no conversion needed
-        return Node(node.value, position, quoted=getattr(node, "style", None) in ("'", '"'))
-    try:
-        value = constructor.construct_object(node, deep=True)
-    except ConstructorError as error:
-        raise position.error(f"invalid value: {error.problem}") from None
-    if not isinstance(value, str | int | float | bool | type(None)):
-        value = str(node.value)  # timestamps, binary ...: kept as the text written
-    return Node(value, position, quoted=getattr(node, "style", None) in ("'", '"'))
+            pairs[key.value] = (key, value)
+        return Node({**merged, **pairs}, position)
+
+    def scalar(self, event: yaml.ScalarEvent, position: Position) -> Node:
+        quoted = event.style in ("'", '"')
+        plain_text, _ = event.implicit
+        tag = event.tag if event.tag not in (None, "!") else (
+            self.resolver.resolve(yaml.ScalarNode, event.value,  # type: ignore[no-untyped-call]
+                                  (plain_text, False))
+            if plain_text else _STR_TAG)
+        if tag in (_STR_TAG, _MERGE_TAG):  # a merge key stays "<<": `mapping` merges
+            return Node(event.value, position, quoted)
+        try:
+            value = self.constructor.construct_object(
+                yaml.ScalarNode(tag, event.value, style=event.style), deep=True)
+        except ConstructorError as error:
+            raise position.error(f"invalid value: {error.problem}") from None
+        except ValueError:  # e.g. `!!int nope`
+            raise position.error(f"invalid value for {tag.rsplit(':', 1)[-1]}: "
+                                 f"{event.value!r}") from None
+        if not isinstance(value, str | int | float | bool | type(None)):
+            value = event.value  # timestamps, binary ...: kept as the text written
+        return Node(value, position, quoted)
