@@ -3,7 +3,9 @@
 Writes 1,000 varied runbooks (100 files of 10 documents, alert / promql / kubernetes
 triggers, matchers, templates, several steps) to a temporary directory, then prints:
 
-- the time `healer.runbook.loader.load` takes for all of them (best of 5);
+- the time `healer.runbook.loader.load` takes for all of them: the first load, which
+  parses and compiles every matcher (each runbook has a regex of its own), and the best
+  of 5 later loads, which reuse the compiled matchers as a daemon's reload does;
 - the time PyYAML's `safe_load_all` alone takes on the same files (the floor: parsing),
   and the ratio between the two, measured in the same run.
 
@@ -26,7 +28,7 @@ FILES, PER_FILE = 100, 10
 TRIGGERS = (
     """    alert:
       name: KubePodCrashLooping
-      matchers: ['severity=~"warning|critical"', 'namespace!~"kube-.*"', 'team="t{i}"']""",
+      matchers: ['severity=~"warning|critical"', 'namespace!~"kube-.*|t{i}-.*"', 'team="t{i}"']""",
     """    promql:
       query: sum by (namespace, deployment) (rate(http_requests_total{{code=~"5.."}}[5m])) > {i}
       for: 5m""",
@@ -83,15 +85,17 @@ def main() -> None:
                 best = min(best, time.perf_counter() - started)
             return best
 
+        started = time.perf_counter()
         result = load([root], registry)
+        first = time.perf_counter() - started
         assert result.ok, result.errors[:3]
         assert len(result.runbooks) == FILES * PER_FILE
         loading = timed(lambda: load([root], registry))
         files = sorted(root.glob("*.yaml"))
         parsing = timed(lambda: [list(yaml.load_all(p.read_text(), Loader=yaml.CSafeLoader))
                                  for p in files])
-    print(f"load {FILES * PER_FILE} runbooks ({FILES} files): {loading * 1000:.0f} ms "
-          f"(best of 5)")
+    print(f"load {FILES * PER_FILE} runbooks ({FILES} files): first {first * 1000:.0f} ms, "
+          f"then {loading * 1000:.0f} ms (best of 5)")
     print(f"yaml.load_all (libyaml) of the same files: {parsing * 1000:.0f} ms; "
           f"load / parse = {loading / parsing:.2f}")
 

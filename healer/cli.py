@@ -2,7 +2,9 @@
 
 Exit codes, for every subcommand: 0 success, 1 a failure was found (e.g. an invalid
 runbook), 2 a usage or load error (bad flags, unreadable or invalid input). A user never
-sees a traceback for bad input: `HealerError`s are printed as one clear message.
+sees a traceback for bad input: `HealerError`s are printed as one clear message. Output
+into a pipe whose reader has gone (`healer validate runbooks/ | head -1`) ends the
+command quietly with exit 1: not all of it was delivered.
 
 Each subcommand is a pair: a function that adds its parser, and one that runs it and
 returns the exit code. Add new ones to `_SUBCOMMANDS`.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import signal
 import sys
 import threading
@@ -103,11 +106,16 @@ def _add_validate(commands: Subcommands) -> None:
 
 def _run_validate(args: argparse.Namespace) -> int:
     from healer.actions.catalog import default_registry  # noqa: PLC0415 - see _run_sandbox
-    from healer.runbook.loader import load  # noqa: PLC0415
+    from healer.runbook.loader import load, runbook_files  # noqa: PLC0415
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise ConfigError(f"no such file or directory: {', '.join(missing)}")
+    # A directory without runbook files is a wrong path (a typo, a moved folder), not a
+    # pass: "0 runbooks: all valid" would let CI go green while checking nothing.
+    empty = [str(p) for p in args.paths if p.is_dir() and not runbook_files([p])[0]]
+    if empty:
+        raise ConfigError(f"no *.yaml or *.yml files in: {', '.join(empty)}")
     result = load(args.paths, default_registry())
     broken = sorted({e.path for e in result.errors})
     if args.output == "json":
@@ -179,6 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit: a closed pipe shows as BrokenPipeError
+    except BrokenPipeError:
+        # The reader went away (`healer validate runbooks/ | head -1`): stop quietly, as
+        # Python's docs advise (signal module, "Note on SIGPIPE"); stdout now points at
+        # /dev/null, so that flushing it at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -20,8 +20,9 @@ from healer.runbook.spec import Bool, Checked, Field, Int, Obj, Parsed, Str
 from healer.runbook.templates import Template
 
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
-_QUANTITY = re.compile(r"(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
-_INCREASE = re.compile(r"\+(\d+(\.\d+)?)%")
+# ASCII digits only (`\d` would take "\u0661Gi"); the patterns go into the JSON Schema too.
+_QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
+_INCREASE = re.compile(r"\+([0-9]+(\.[0-9]+)?)%")
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,13 @@ class NotifyParams:
 def parse_quantity(text: str) -> str:
     if not _QUANTITY.fullmatch(text):
         raise ValueError(f"expected a Kubernetes quantity like 512Mi, 1Gi or 500m, got "
-                         f"{text!r}")
+                         f"{text!r}{_digits_hint(text)}")
     return text
+
+
+def _digits_hint(text: str) -> str:
+    foreign = any(char.isdigit() and char not in "0123456789" for char in text)
+    return " (write the digits as 0-9)" if foreign else ""
 
 
 def _resource_change(text: str) -> ResourceChange:
@@ -102,7 +108,7 @@ def _resource_change(text: str) -> ResourceChange:
         return ResourceChange(quantity=parse_quantity(text))
     except ValueError:
         raise ValueError(f"expected a quantity like 1Gi or an increase like +25%, got "
-                         f"{text!r}") from None
+                         f"{text!r}{_digits_hint(text)}") from None
 
 
 def _nonzero(value: int) -> int:
@@ -167,7 +173,7 @@ BUILT_IN: tuple[ActionType, ...] = (
                frozenset({"Node"}),
                _params({
                    "gracePeriodSeconds": _GRACE,
-                   "timeout": Field(duration("give up after"), default=300.0),
+                   "timeout": Field(duration("give up after", positive=True), default=300.0),
                    "ignoreDaemonSets": Field(Bool("leave DaemonSet pods"), default=True),
                    "deleteEmptyDirData": Field(Bool("evict pods with emptyDir data"),
                                                default=False),

@@ -13,13 +13,15 @@ Neighbours: `spec` (the spec types), `model` (what gets built), `loader` (runs i
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Protocol
 
 from healer.runbook.matchers import MatcherError, parse_matcher
 from healer.runbook.model import (
     CLUSTER_KINDS,
+    DURATION_PATTERN,
     TARGET_KINDS,
     AlertTrigger,
     DurationError,
@@ -34,11 +36,13 @@ from healer.runbook.model import (
     TargetRef,
     Trigger,
     Verify,
+    format_duration,
     parse_duration,
 )
 from healer.runbook.source import Node
 from healer.runbook.spec import (
     INVALID,
+    LARGEST,
     Bool,
     Choice,
     Field,
@@ -51,8 +55,15 @@ from healer.runbook.spec import (
     Spec,
     Str,
     did_you_mean,
+    expected,
 )
-from healer.runbook.templates import Template, TemplateError, parse_template
+from healer.runbook.templates import (
+    NameKind,
+    Template,
+    TemplateError,
+    name_problem,
+    parse_template,
+)
 
 API_VERSION = "healer/v1"
 DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -77,9 +88,21 @@ class ActionCatalog(Protocol):
     def names(self) -> Iterable[str]: ...
 
 
-def duration(description: str) -> Parsed:
-    return Parsed(parse_duration, (DurationError,), "a duration like 30s, 5m or 1h30m",
-                  description, {"type": "string", "pattern": r"^(\d+(y|w|d|h|m|s|ms))+$"})
+def duration(description: str, *, positive: bool = False) -> Parsed:
+    """A duration in seconds; `positive`: 0s is refused (a period, a timeout)."""
+    schema: dict[str, Any] = {"type": "string", "pattern": DURATION_PATTERN}
+    if positive:
+        schema["not"] = {"pattern": r"^(0+(y|w|d|h|m|s|ms))+$"}
+    return Parsed(_positive_duration if positive else parse_duration, (DurationError,),
+                  "a duration like 30s, 5m or 1h30m", description, schema,
+                  written=format_duration)
+
+
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise DurationError(f"must be longer than 0s, got {text!r}")
+    return seconds
 
 
 def template(description: str) -> Parsed:
@@ -87,18 +110,44 @@ def template(description: str) -> Parsed:
                   description)
 
 
+_PERCENT = re.compile(r"([0-9]+)%")
+# 0 to 100 with a %, leading zeros allowed: what `_min_healthy` accepts, for the schema
+_PERCENT_PATTERN = r"^0*(100|[1-9]?[0-9])%$"
+_MIN_HEALTHY_IS = "a whole-number percentage like 75% or a replica count like 2"
+
+
 def _min_healthy(value: Any) -> MinHealthy:
+    """A count of replicas (an integer), or a percentage of them: a whole number with a %,
+    as in a PodDisruptionBudget's minAvailable."""
     if isinstance(value, int):
+        if value > LARGEST:
+            raise ValueError(f"must be at most {LARGEST} replicas, got a larger number")
         if value < 0:
-            raise ValueError("must not be negative")
+            raise ValueError("must not be negative, got " + (
+                str(value) if value >= -LARGEST else "a negative number with more than 18 digits"))
         return MinHealthy(count=value)
-    text = str(value).strip()
-    if not text.endswith("%") or not text[:-1].replace(".", "", 1).isdigit():
-        raise ValueError(f"expected a percentage like 75% or a replica count, got {value!r}")
-    percent = float(text[:-1])
-    if percent > 100:
-        raise ValueError(f"a percentage cannot exceed 100%, got {value!r}")
-    return MinHealthy(percent=percent)
+    percent = _PERCENT.fullmatch(value)
+    if percent is None:
+        raise ValueError(f"expected {_MIN_HEALTHY_IS}, got {value!r}{_percent_hint(value)}")
+    digits = percent.group(1).lstrip("0") or "0"
+    if len(digits) > 3 or int(digits) > 100:  # (int() refuses thousands of digits)
+        raise ValueError(f"a percentage cannot exceed 100%, got "
+                         f"{value if len(value) < 40 else value[:20] + '...'!r}")
+    return MinHealthy(percent=float(digits))
+
+
+def _percent_hint(text: str) -> str:
+    """What is wrong with a minHealthy text, for the likely mistakes."""
+    compact = "".join(text.split())
+    if any(char.isdigit() and char not in "0123456789" for char in compact):
+        return ": write the digits as 0-9"
+    if compact.isdigit():
+        return f": write {compact} for a count of replicas, \"{compact}%\" for a percentage"
+    if compact != text and _PERCENT.fullmatch(compact):
+        return f": no spaces: write \"{compact}\""
+    if re.fullmatch(r"[0-9]*\.[0-9]*%", compact):
+        return ": no fractions of a percent"
+    return ""
 
 
 # Matchers are immutable and the same few recur across runbooks: compile each text once.
@@ -125,8 +174,8 @@ class _TargetSpec:
         if target is INVALID:
             return INVALID
         if target.kind in CLUSTER_KINDS and target.namespace is not None:
-            return issues.add(node.position, f"{where}: a {target.kind} has no namespace; "
-                                             "remove namespace")
+            return issues.add(node.value["namespace"][0].position,
+                              f"{where}: a {target.kind} has no namespace; remove namespace")
         if target.kind not in CLUSTER_KINDS and target.namespace is None:
             return issues.add(node.position, f"missing required key 'namespace' in {where} "
                                              f"(a {target.kind} is namespaced)")
@@ -151,7 +200,8 @@ class _StepSpec:
 
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         if not isinstance(node.value, dict):
-            return issues.add(node.position, f"{where}: expected a mapping with an action")
+            return expected(node, where, "a mapping with an action, like "
+                                         "{action: restart-pod}", issues)
         allowed = ("action", "params", "target")
         failed = False
         for key, (key_node, _) in node.value.items():
@@ -209,7 +259,7 @@ def runbook_spec(catalog: ActionCatalog) -> Obj:
         "promql": Field(Obj({
             "query": Field(Str("PromQL; each returned series is a signal"), required=True),
             "for": Field(duration("how long a series must keep returning"), default=0.0),
-            "every": Field(duration("how often the query runs"), default=30.0),
+            "every": Field(duration("how often the query runs", positive=True), default=30.0),
         }, "a PromQL query", build=lambda **kw: PromQLTrigger(kw["query"], kw["for"],
                                                                 kw["every"]))),
         "kubernetes": Field(Obj({
@@ -225,7 +275,7 @@ def runbook_spec(catalog: ActionCatalog) -> Obj:
     guards = Obj({
         "rateLimit": Field(Obj({
             "max": Field(Int("actions at most", minimum=1), required=True),
-            "per": Field(duration("in this window"), required=True),
+            "per": Field(duration("in this window", positive=True), required=True),
             "by": Field(Choice(("target", "runbook", "namespace"), "what is counted"),
                         default="target"),
         }, "at most `max` actions per window", build=lambda **kw: RateLimit(
@@ -233,11 +283,11 @@ def runbook_spec(catalog: ActionCatalog) -> Obj:
         "cooldown": Field(duration("quiet time after an action on a target"), default=600.0),
         "maxConcurrent": Field(Int("actions of this runbook in flight at once", minimum=1),
                                default=1),
-        "minHealthy": Field(Parsed(_min_healthy, (ValueError,), "a percentage like 75% or "
-                                   "a replica count", "replicas of the workload that must "
-                                   "be ready before acting on one",
+        "minHealthy": Field(Parsed(_min_healthy, (ValueError,), _MIN_HEALTHY_IS,
+                                   "replicas of the workload that must be ready before "
+                                   "acting on one: a count, or a whole-number percentage",
                                    {"oneOf": [{"type": "integer", "minimum": 0},
-                                              {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}]},
+                                              {"type": "string", "pattern": _PERCENT_PATTERN}]},
                                    scalars=(str, int))),
     }, "safety limits; each has a safe default", build=lambda **kw: Guards(
         kw["rate_limit"], kw["cooldown"], kw["max_concurrent"], kw.get("min_healthy")))
@@ -257,7 +307,7 @@ def runbook_spec(catalog: ActionCatalog) -> Obj:
                               description="an escalation ladder, tried in order"),
                        required=True),
         "verify": Field(Obj({
-            "after": Field(duration("when to check"), required=True),
+            "after": Field(duration("when to check", positive=True), required=True),
             "resolved": Field(Bool("true: the triggering alert resolved")),
             "promql": Field(Str("true when it returns no series")),
         }, "did it help?", exactly_one=(("resolved", "promql"),),
@@ -273,28 +323,36 @@ def runbook_spec(catalog: ActionCatalog) -> Obj:
                               pattern=DNS1123_LABEL, max_length=63,
                               pattern_hint="a DNS-1123 label (lower case letters, digits "
                                            "and '-', starting and ending with a letter or "
-                                           "digit)"), required=True),
-            "labels": Field(MapOf("free-form labels"), default={}),
+                                           "digit)",
+                              explain=lambda name: name_problem(name, NameKind.DNS1123_LABEL)),
+                   required=True),
+            "labels": Field(MapOf("free-form labels", values="label values"), default={}),
         }, "identity"), required=True),
         "spec": Field(spec, required=True),
     }, "a healer runbook")
 
 
 def cross_field_problems(values: dict[str, Any],
-                         catalog: ActionCatalog) -> list[tuple[tuple[str, ...], str]]:
-    """Checks spanning fields of a converted document: (key path, message) pairs."""
+                         catalog: ActionCatalog) -> list[tuple[tuple[str, ...], str, int]]:
+    """Checks spanning fields of a converted document: (key path, message, offset into the
+    value's text) triples."""
     spec = values["spec"]
     trigger: Trigger = spec["trigger"]
     target: TargetRef = spec["target"]
-    problems: list[tuple[tuple[str, ...], str]] = []
+    problems: list[tuple[tuple[str, ...], str, int]] = []
+    trigger_kind = next(k for k in ("alert", "promql", "kubernetes")
+                        if getattr(trigger, k) is not None)
 
     def check(path: tuple[str, ...], tpl: Template | None, *, owner_allowed: bool) -> None:
-        names = tpl.variables() if tpl is not None else frozenset()
-        if not owner_allowed and any(v.startswith("owner.") for v in names):
-            problems.append((path, "owner.* is the target's controller: use it in a step's "
-                                   "target, not in the runbook's target"))
-        if "value" in names and trigger.promql is None:
-            problems.append((path, "{{ value }} exists only for promql triggers"))
+        if tpl is None:
+            return
+        for offset, variable in sorted((_offset(tpl, v), v) for v in tpl.variables()):
+            if not owner_allowed and variable.startswith("owner."):
+                problems.append((path, f"{variable} is the target's controller: use it in a "
+                                       "step's target, not in spec.target", offset))
+            if variable == "value" and trigger.promql is None:
+                problems.append((path, f"value is the sample value of a promql trigger; this "
+                                       f"runbook's trigger is {trigger_kind}", offset))
 
     check(("spec", "target", "name"), target.name, owner_allowed=False)
     check(("spec", "target", "namespace"), target.namespace, owner_allowed=False)
@@ -303,14 +361,37 @@ def cross_field_problems(values: dict[str, Any],
         if step.target is not None:
             check((*where, "target", "name"), step.target.name, owner_allowed=True)
             check((*where, "target", "namespace"), step.target.namespace, owner_allowed=True)
+        if is_dataclass(step.params):
+            for param in fields(step.params):
+                value = getattr(step.params, param.name)
+                if isinstance(value, Template):
+                    check((*where, "params", _camel(param.name)), value, owner_allowed=True)
         kind = step.target.kind if step.target is not None else target.kind
         signature = catalog.get(step.action)
-        if signature is not None and kind not in signature.targets:
+        if signature is None or kind in signature.targets:
+            continue
+        kinds = sorted(signature.targets)
+        either = " or ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+        if step.target is not None:
+            problems.append(((*where, "target", "kind"),
+                             f"{step.action} acts on a {either}, not on a {kind}", 0))
+        else:
             problems.append(((*where, "action"),
-                             f"{step.action} acts on {', '.join(sorted(signature.targets))}, "
-                             f"not on a {kind}; retarget the step (target: ...)"))
+                             f"{step.action} acts on a {either}, not on the runbook's target, "
+                             f"a {kind}: give this step a target of kind {either}", 0))
     verify: Verify | None = spec.get("verify")
     if verify is not None and verify.promql is None and not verify.resolved:
         problems.append((("spec", "verify", "resolved"),
-                         "resolved: false checks nothing; use resolved: true or promql:"))
+                         "false checks nothing; write resolved: true, or a promql query", 0))
     return problems
+
+
+def _offset(tpl: Template, variable: str) -> int:
+    """Where `variable` is first referred to in the template's text."""
+    found = re.search(r"\{\{[ \t]*(" + re.escape(variable) + r")[ \t]*\}\}", tpl.source)
+    return found.start(1) if found else 0
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)

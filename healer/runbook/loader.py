@@ -3,7 +3,8 @@
 `load(paths, catalog)` reads each YAML file (directories: every *.yaml / *.yml below them,
 in name order), checks every document against the format, and reports each problem as
 `path:line:col: message` — all problems of all files in one run, never a traceback. Names
-must be unique across files; a duplicate names both places. Each runbook gets a
+must be unique across files; a duplicate names both places and is not loaded, nor is any
+document with a problem: nothing is half-loaded. Each runbook gets a
 `revision`: a hash of its normalized content (what it means, not how it is written), so
 the audit trail can say exactly which version of a runbook decided.
 
@@ -26,8 +27,8 @@ from healer.errors import RunbookError, RunbookErrors
 from healer.runbook.format import ActionCatalog, cross_field_problems, runbook_spec
 from healer.runbook.matchers import Matcher
 from healer.runbook.model import Mode, Runbook, Source
-from healer.runbook.source import Node, load_documents
-from healer.runbook.spec import INVALID, Issues
+from healer.runbook.source import Node, Position, load_documents
+from healer.runbook.spec import INVALID, Issues, Obj
 from healer.runbook.templates import Template
 
 SUFFIXES = (".yaml", ".yml")
@@ -63,13 +64,14 @@ def load(paths: Iterable[Path], catalog: ActionCatalog) -> LoadResult:
     """Load every runbook under `paths`; problems are returned, not raised."""
     files, errors = runbook_files(paths)
     spec = runbook_spec(catalog)
-    runbooks: list[Runbook] = []
+    runbooks: list[tuple[Runbook, Position]] = []  # and where its name is written
     for path in files:
         loaded, problems = _load_file(path, spec, catalog)
         runbooks.extend(loaded)
         errors.extend(problems)
-    errors.extend(_duplicates(runbooks))
-    return LoadResult(tuple(runbooks), tuple(errors), tuple(str(f) for f in files))
+    unique, duplicates = _duplicates(runbooks)
+    errors.extend(duplicates)
+    return LoadResult(tuple(unique), tuple(errors), tuple(str(f) for f in files))
 
 
 def load_runbooks(paths: Iterable[Path], catalog: ActionCatalog) -> tuple[Runbook, ...]:
@@ -87,34 +89,67 @@ def revision(runbook: Runbook) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _load_file(path: Path, spec: Any, catalog: ActionCatalog) -> tuple[list[Runbook],
-                                                                       list[RunbookError]]:
+def _load_file(path: Path, spec: Obj, catalog: ActionCatalog) -> tuple[
+        list[tuple[Runbook, Position]], list[RunbookError]]:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        return [], [RunbookError(name, 1, 1, f"cannot read: {reason}")]
+        data = path.read_bytes()
+    except OSError as error:
+        return [], [RunbookError(name, 1, 1, f"cannot read: {error.strerror}")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return [], [_not_utf8(name, data, error.start)]
     try:
         documents = load_documents(text, name)
     except RunbookError as error:
         return [], [error]
     if not documents:
         return [], [RunbookError(name, 1, 1, "no runbook in this file")]
-    runbooks: list[Runbook] = []
+    runbooks: list[tuple[Runbook, Position]] = []
     issues = Issues()
-    for document in documents:
+    for document, yaml_problems, complete in documents:
+        issues.errors.extend(yaml_problems)
+        if not complete or _foreign(document, spec, issues):
+            continue  # checking the rest would only repeat the problem, or be noise
         values = spec.convert(document, "", issues)
-        if values is INVALID:
+        if values is INVALID or yaml_problems:
             continue
         problems = cross_field_problems(values, catalog)
-        for path_keys, message in problems:
-            issues.add(_find(document, path_keys).position,
-                       f"{'.'.join(path_keys)}: {message}")
+        for path_keys, message, offset in problems:
+            issues.add(_find(document, path_keys).text_position(offset),
+                       f"{_where(path_keys)}: {message}")
         if problems:
             continue
-        runbooks.append(_build(values, document))
+        runbooks.append((_build(values, document),
+                         _find(document, ("metadata", "name")).position))
     return runbooks, issues.errors
+
+
+def _foreign(document: Node, spec: Obj, issues: Issues) -> bool:
+    """Whether the document says it is not a runbook, by a wrong apiVersion or kind (a
+    ConfigMap, a future format): that is its one problem, not every key it has."""
+    if not document.is_mapping:
+        return False
+    found = len(issues.errors)
+    for key in ("apiVersion", "kind"):
+        if key in document.value:
+            spec.fields[key].spec.convert(document.value[key][1], key, issues)
+    return len(issues.errors) > found
+
+
+def _not_utf8(name: str, data: bytes, start: int) -> RunbookError:
+    """Where the first byte that is not UTF-8 is, so the file can be fixed."""
+    line_start = data.rfind(b"\n", 0, start) + 1
+    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    return RunbookError(name, data.count(b"\n", 0, start) + 1, column,
+                        f"not UTF-8 text: byte 0x{data[start]:02x} is not valid UTF-8; save "
+                        f"the file as UTF-8")
+
+
+def _where(keys: tuple[str, ...]) -> str:
+    """A key path as messages write it: spec.steps[0].action."""
+    return "".join(f"[{key}]" if key.isdigit() else f".{key}" for key in keys).lstrip(".")
 
 
 def _build(values: dict[str, Any], document: Node) -> Runbook:
@@ -129,20 +164,21 @@ def _build(values: dict[str, Any], document: Node) -> Runbook:
     return replace(runbook, revision=revision(runbook))
 
 
-def _duplicates(runbooks: list[Runbook]) -> list[RunbookError]:
-    first: dict[str, Runbook] = {}
+def _duplicates(runbooks: list[tuple[Runbook, Position]]) -> tuple[list[Runbook],
+                                                                  list[RunbookError]]:
+    """The runbooks without later ones reusing a name, and an error for each of those."""
+    first: dict[str, Position] = {}
+    unique: list[Runbook] = []
     errors = []
-    for runbook in runbooks:
-        earlier = first.setdefault(runbook.name, runbook)
-        if earlier is runbook:
+    for runbook, name in runbooks:
+        earlier = first.setdefault(runbook.name, name)
+        if earlier is name:
+            unique.append(runbook)
             continue
-        assert runbook.source is not None
-        assert earlier.source is not None
-        errors.append(RunbookError(
-            runbook.source.path, runbook.source.line, 1,
-            f"duplicate runbook name '{runbook.name}': also defined at "
-            f"{earlier.source.path}:{earlier.source.line}"))
-    return errors
+        errors.append(name.error(
+            f"metadata.name: duplicate runbook name '{runbook.name}': also the name of the "
+            f"runbook at {earlier.path}:{earlier.line}:{earlier.column}"))
+    return unique, errors
 
 
 def _find(node: Node, keys: tuple[str, ...]) -> Node:

@@ -369,7 +369,8 @@ def _unexpected(text: str, pos: int, expected: str, after: str = "") -> MatcherE
     if token in ("{", "}"):
         return MatcherError(f"unexpected `{token}`: write the matcher without braces", pos)
     if token in ("'", "`"):
-        return MatcherError(f"unexpected `{token}`: quote names and values with double quotes", pos)
+        shown = {"'": "`'`", "`": "'`'"}[token]  # a backquote cannot sit in backquotes
+        return MatcherError(f"unexpected {shown}: quote names and values with double quotes", pos)
     return MatcherError(f"unexpected `{token}`{where}: {expected}", pos)
 
 
@@ -510,10 +511,43 @@ def _compile_regex(value: str) -> re2._Regexp:
             "error parsing regexp: invalid UTF-8", max(error.start - len(_ANCHOR_OPEN), 0)
         ) from None
     except re2.error as error:
-        message = bytes(error.args[0]).decode("utf-8", "replace")
+        if _ends_in_backslash(value):  # RE2 reads it as escaping the anchoring's `)`
+            raise MatcherError(
+                "error parsing regexp: trailing backslash at end of expression",
+                len(value) - 1,
+            ) from None
+        what, _, culprit = bytes(error.args[0]).decode("utf-8", "replace").partition(": ")
+        span = _culprit_span(culprit, pattern)
+        if span is None:
+            raise MatcherError(f"error parsing regexp: {_with_hint(what, culprit)}", 0) from None
+        start, end = span
         raise MatcherError(
-            f"error parsing regexp: {_with_hint(message)}", _error_offset(message, pattern)
+            f"error parsing regexp: {_with_hint(what, value[start:end] or culprit)}",
+            min(start, max(len(value) - 1, 0)),
         ) from None
+
+
+def _ends_in_backslash(value: str) -> bool:
+    """Whether `value` ends with an escaping backslash (an odd run of them)."""
+    return (len(value) - len(value.rstrip("\\"))) % 2 == 1
+
+
+def _culprit_span(culprit: str, pattern: str) -> tuple[int, int] | None:
+    """Where the text RE2 names lies in the matcher's value, as offsets into the value.
+
+    RE2 names the whole anchored pattern (``^(?:(a)$``) for an unbalanced one; the
+    anchoring is healer's, so the span is cut to the value."""
+    if not culprit:
+        return None
+    found = pattern.find(culprit, len(_ANCHOR_OPEN))
+    if found == -1:
+        found = pattern.find(culprit)
+    if found == -1:
+        return None
+    value_end = len(pattern) - len(_ANCHOR_CLOSE)
+    start = max(found, len(_ANCHOR_OPEN))
+    end = min(found + len(culprit), value_end)
+    return start - len(_ANCHOR_OPEN), max(end, start) - len(_ANCHOR_OPEN)
 
 
 def _byte_escape(value: str) -> int | None:
@@ -534,34 +568,25 @@ def _byte_escape(value: str) -> int | None:
 
 # RE2's message is "<what>: <culprit>"; the hints say what Python or PCRE users reach for.
 _HINTS = (
-    ("invalid perl operator: (?=", "RE2 has no lookahead"),
-    ("invalid perl operator: (?!", "RE2 has no lookahead"),
-    ("invalid perl operator: (?<=", "RE2 has no lookbehind"),
-    ("invalid perl operator: (?<!", "RE2 has no lookbehind"),
-    ("invalid perl operator: (?>", "RE2 has no atomic groups"),
-    ("invalid perl operator: (?#", "RE2 has no comments"),
-    ("invalid perl operator: (?P", "RE2 has no backreferences; a named group is (?P<name>...)"),
-    ("bad repetition operator: ++", "RE2 has no possessive quantifiers"),
-    ("bad repetition operator: *+", "RE2 has no possessive quantifiers"),
-    ("bad repetition operator: ?+", "RE2 has no possessive quantifiers"),
-    ("invalid escape sequence: \\Z", "use \\z or $ for the end of the text"),
+    ("invalid perl operator", "(?=", "RE2 has no lookahead"),
+    ("invalid perl operator", "(?!", "RE2 has no lookahead"),
+    ("invalid perl operator", "(?<=", "RE2 has no lookbehind"),
+    ("invalid perl operator", "(?<!", "RE2 has no lookbehind"),
+    ("invalid perl operator", "(?>", "RE2 has no atomic groups"),
+    ("invalid perl operator", "(?#", "RE2 has no comments"),
+    ("invalid perl operator", "(?P", "RE2 has no backreferences; a named group is (?P<name>...)"),
+    ("bad repetition operator", "++", "RE2 has no possessive quantifiers"),
+    ("bad repetition operator", "*+", "RE2 has no possessive quantifiers"),
+    ("bad repetition operator", "?+", "RE2 has no possessive quantifiers"),
+    ("invalid escape sequence", "\\Z", "use \\z or $ for the end of the text"),
 )
 
 
-def _with_hint(message: str) -> str:
-    what, _, culprit = message.partition(": ")
-    hint = next((hint for prefix, hint in _HINTS if message.startswith(prefix)), "")
+def _with_hint(what: str, culprit: str) -> str:
+    hint = next(
+        (hint for kind, start, hint in _HINTS if what == kind and culprit.startswith(start)), ""
+    )
     if what == "invalid escape sequence" and len(culprit) == 2 and culprit[1] in "123456789gk":
         hint = "RE2 has no backreferences"
     described = f"{what}: `{culprit}`" if culprit else what
     return described + (f" ({hint})" if hint else "")
-
-
-def _error_offset(message: str, pattern: str) -> int:
-    """The offset into the matcher's value of the culprit RE2 names, or 0."""
-    culprit = message.partition(": ")[2]
-    found = pattern.find(culprit, len(_ANCHOR_OPEN)) if culprit else -1
-    if found == -1 and culprit:  # the culprit RE2 names can be the whole anchored pattern
-        found = pattern.find(culprit)
-    value_length = len(pattern) - len(_ANCHOR_OPEN) - len(_ANCHOR_CLOSE)
-    return min(max(found - len(_ANCHOR_OPEN), 0), max(value_length - 1, 0))

@@ -13,6 +13,7 @@ Neighbours: `format` assembles the runbook's specs; `loader` runs them; `actions
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class _Invalid:
 
 INVALID: Any = _Invalid()  # what a conversion returns after recording a problem
 MISSING: Any = object()  # a field's default when it has none
+LARGEST = 2**63 - 1  # int64, as Kubernetes: no whole number in a runbook is meant larger
 
 
 class Issues:
@@ -58,13 +60,24 @@ def _kind_of(node: Node) -> str:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int) and abs(value) > LARGEST:  # maybe too long for str()
+        return f"a{' negative' if value < 0 else ''} number with more than 18 digits"
     if isinstance(value, int | float):
         return f"{value} (a number)"
     return repr(value)
 
 
-def _expected(node: Node, where: str, what: str, issues: Issues) -> Any:
-    return issues.add(node.position, f"{where}: expected {what}, got {_kind_of(node)}")
+def expected(node: Node, where: str, what: str, issues: Issues, *, text: bool = False) -> Any:
+    """Record a value of the wrong type; `text`: a word was expected (hint at booleans)."""
+    return issues.add(node.position, f"{where}: expected {what}, got {_kind_of(node)}"
+                                     + (_boolean_hint(node) if text else ""))
+
+
+def _boolean_hint(node: Node) -> str:
+    """Where a word is expected: YAML 1.1 reads unquoted yes, no, on and off as booleans."""
+    if not isinstance(node.value, bool):
+        return ""
+    return "; YAML reads unquoted yes/no/on/off/true/false as booleans: quote text"
 
 
 @dataclass(frozen=True)
@@ -74,18 +87,22 @@ class Str:
     pattern_hint: str = ""  # said instead of the regex when the pattern does not match
     max_length: int | None = None
     allow_empty: bool = False
+    explain: Callable[[str], str | None] | None = None  # why a text fails the pattern
 
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         if not isinstance(node.value, str):
-            return _expected(node, where, "a string", issues)
+            return expected(node, where, "a string", issues, text=True)
         text = node.value
         if not text and not self.allow_empty:
             return issues.add(node.position, f"{where}: must not be empty")
         if self.max_length is not None and len(text) > self.max_length:
-            return issues.add(node.position, f"{where}: at most {self.max_length} characters, "
-                                             f"got {len(text)}")
+            return issues.add(node.position, f"{where}: must be at most {self.max_length} "
+                                             f"characters long, got {len(text)}")
         if self.pattern is not None and not re.fullmatch(self.pattern, text):
-            return issues.add(node.position, f"{where}: {text!r} is not {self.pattern_hint}")
+            reason = self.explain(text) if self.explain is not None else None
+            return issues.add(node.position, f"{where}: {text!r} " + (
+                f"{reason}: expected {self.pattern_hint}" if reason else
+                f"is not {self.pattern_hint}"))
         return text
 
     def schema(self) -> dict[str, Any]:
@@ -108,7 +125,12 @@ class Int:
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int):
-            return _expected(node, where, "a whole number", issues)
+            return expected(node, where, "a whole number", issues)
+        if abs(value) > LARGEST:  # too long to print, and never meant
+            bound = (f"at most {self.maximum if self.maximum is not None else LARGEST}"
+                     if value > 0 else
+                     f"at least {self.minimum if self.minimum is not None else -LARGEST}")
+            return issues.add(node.position, f"{where}: must be {bound}, got {_kind_of(node)}")
         if self.minimum is not None and value < self.minimum:
             return issues.add(node.position, f"{where}: must be at least {self.minimum}, "
                                              f"got {value}")
@@ -132,7 +154,10 @@ class Bool:
 
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         if not isinstance(node.value, bool):
-            return _expected(node, where, "true or false", issues)
+            quoted = isinstance(node.value, str) and node.value.lower() in ("true", "false")
+            return issues.add(node.position, f"{where}: expected true or false, got "
+                                             f"{_kind_of(node)}"
+                                             + ("; remove the quotes" if quoted else ""))
         return node.value
 
     def schema(self) -> dict[str, Any]:
@@ -147,8 +172,11 @@ class Choice:
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         if isinstance(node.value, str) and node.value in self.values:
             return node.value
+        if len(self.values) == 1:
+            return expected(node, where, self.values[0], issues, text=True)
         message = f"{where}: expected one of {', '.join(self.values)}, got {_kind_of(node)}"
-        return issues.add(node.position, message + did_you_mean(node.value, self.values))
+        return issues.add(node.position, message + (did_you_mean(node.value, self.values)
+                                                    or _boolean_hint(node)))
 
     def schema(self) -> dict[str, Any]:
         return _described({"enum": list(self.values)}, self.description)
@@ -164,10 +192,12 @@ class Parsed:
     description: str = ""
     json: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
     scalars: tuple[type, ...] = (str,)  # YAML scalar types accepted (ints for `75` ...)
+    # a parsed value as a runbook writes it (600.0 → "10m"): how the schema shows a default
+    written: Callable[[Any], Any] | None = None
 
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         if isinstance(node.value, bool) or not isinstance(node.value, self.scalars):
-            return _expected(node, where, self.what, issues)
+            return expected(node, where, self.what, issues)
         try:
             return self.parse(node.value)
         except self.errors as error:
@@ -187,7 +217,11 @@ class ListOf:
 
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         if not isinstance(node.value, list):
-            return _expected(node, where, "a list", issues)
+            if isinstance(node.value, str) and node.value:  # one item, not in a list
+                return issues.add(node.position, f"{where}: expected a list, got "
+                                                 f"{node.value!r}; for one item, write "
+                                                 f"[{node.value!r}]")
+            return expected(node, where, "a list", issues)
         if len(node.value) < self.min_items:
             return issues.add(node.position, f"{where}: needs at least {self.min_items} "
                                              f"item{'s' if self.min_items > 1 else ''}")
@@ -204,20 +238,30 @@ class ListOf:
 
 @dataclass(frozen=True)
 class MapOf:
-    """A free-form mapping of strings to strings (labels)."""
+    """A free-form mapping of strings to strings (labels). A number is refused rather than
+    read as text: YAML has already changed how it was written (`1.10` is 1.1, `0x1F` 31)."""
 
     description: str = ""
+    values: str = "values"  # what the values are called in messages
 
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
         if not isinstance(node.value, dict):
-            return _expected(node, where, "a mapping of strings", issues)
+            return expected(node, where, "a mapping of strings", issues)
         result: dict[str, str] = {}
+        failed = False
         for key, (_, value) in node.value.items():
-            if not isinstance(value.value, str | int | float) or isinstance(value.value, bool):
-                _expected(value, f"{where}.{key}", "a string", issues)
+            if isinstance(value.value, str):
+                result[key] = value.value
                 continue
-            result[key] = str(value.value)
-        return result
+            failed = True
+            written = value.span.written if value.span is not None else ""
+            if (isinstance(value.value, int | float) and not isinstance(value.value, bool)
+                    and 0 < len(written) <= 63 and "'" not in written):
+                issues.add(value.position, f"{where}.{key}: {self.values} are strings: "
+                                           f"quote it ('{written}')")
+            else:
+                expected(value, f"{where}.{key}", "a string", issues, text=True)
+        return INVALID if failed else result
 
     def schema(self) -> dict[str, Any]:
         return _described({"type": "object", "additionalProperties": {"type": "string"}},
@@ -236,7 +280,9 @@ class Obj:
     """A mapping with known keys; unknown keys are errors with a did-you-mean hint.
 
     `exactly_one` lists groups of keys of which exactly one must be present; `build` turns
-    the converted values (by snake_case name) into the model object.
+    the converted values (by snake_case name) into the model object. A key misspelt
+    with a did-you-mean hint is not reported missing too: the hint already says it. An
+    `Obj` without fields says its `description` ("cordon takes no params") for a key.
     """
 
     fields: Mapping[str, Field]
@@ -245,16 +291,23 @@ class Obj:
     build: Callable[..., Any] | None = None
 
     def convert(self, node: Node, where: str, issues: Issues) -> Any:
+        place = where or "the document"
         if not isinstance(node.value, dict):
-            return _expected(node, where, "a mapping", issues)
+            return expected(node, place, "a mapping" if where else
+                             f"a mapping with {', '.join(self.fields)}", issues)
         values: dict[str, Any] = {}
         failed = False
-        place = where or "the document"
+        hinted: set[str] = set()  # known keys a misspelt key was said to mean
         for key, (key_node, value_node) in node.value.items():
             spec = self.fields.get(key)
             if spec is None:
-                issues.add(key_node.position, f"unknown key '{key}' in {place}"
-                           + did_you_mean(key, self.fields))
+                meant = closest(key, self.fields)
+                hint = f" (did you mean '{meant}'?)" if meant else ""
+                if meant:
+                    hinted.add(meant)
+                elif not self.fields and self.description:
+                    hint = f" ({self.description})"
+                issues.add(key_node.position, f"unknown key '{key}' in {place}{hint}")
                 failed = True
                 continue
             converted = spec.spec.convert(value_node, f"{where}.{key}" if where else key,
@@ -265,14 +318,18 @@ class Obj:
             if key in values:
                 continue
             if spec.required:
-                issues.add(node.position, f"missing required key '{key}' in {place}")
+                if key not in hinted:
+                    issues.add(node.position, f"missing required key '{key}' in {place}")
                 failed = True
             elif spec.default is not MISSING:
                 values[key] = spec.default
         for group in self.exactly_one:
             present = [k for k in group if k in node.value]
-            if len(present) != 1:
-                said = "none" if not present else f"{' and '.join(present)}"
+            if not present and hinted.intersection(group):
+                failed = True  # a misspelt one, reported with its hint
+            elif len(present) != 1:
+                said = ("none" if not present else
+                        f"{', '.join(present[:-1])} and {present[-1]}")
                 issues.add(node.position, f"{place}: needs exactly one of "
                                           f"{', '.join(group)}; got {said}")
                 failed = True
@@ -284,7 +341,7 @@ class Obj:
     def schema(self) -> dict[str, Any]:
         result: dict[str, Any] = {
             "type": "object",
-            "properties": {k: _with_default(f.spec.schema(), f.default)
+            "properties": {k: _with_default(f.spec.schema(), _written(f.spec, f.default))
                            for k, f in self.fields.items()},
             "additionalProperties": False,
         }
@@ -317,12 +374,19 @@ class Checked:
 
 
 def did_you_mean(word: object, choices: Any) -> str:
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""
+
+
+def closest(word: object, choices: Any) -> str | None:
+    """The choice `word` is most likely a misspelling of, if any is close enough."""
     if not isinstance(word, str):
-        return ""
+        return None
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return close[0] if close else None
 
 
+@functools.lru_cache(maxsize=1024)  # field names: a small, fixed set
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -331,6 +395,13 @@ def _described(schema: dict[str, Any], description: str) -> dict[str, Any]:
     if description:
         schema["description"] = description
     return schema
+
+
+def _written(spec: Spec, default: Any) -> Any:
+    """A field's default as a runbook writes it (a duration as "10m", not 600.0)."""
+    if isinstance(spec, Parsed) and spec.written is not None and default is not MISSING:
+        return spec.written(default)
+    return default
 
 
 def _with_default(schema: dict[str, Any], default: Any) -> dict[str, Any]:

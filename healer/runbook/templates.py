@@ -30,6 +30,7 @@ ROOTS = ("labels", "annotations", "owner", "value")
 OWNER_FIELDS = ("kind", "name")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # a Prometheus label name
 _PATH_CHARS = re.compile(r"[A-Za-z0-9_.]*")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]*")  # what a label name written with '-' spans
 _SPACES = " \t"
 _SELECTOR_CHARS = ",=!()"
 _SHOWN_CHARS = 64  # values in messages are cut to this many characters
@@ -284,6 +285,11 @@ def _variable(text: str, start: int, end: int) -> _Variable:
     while rest < end and text[rest] in _SPACES:
         rest += 1
     path = text[begin + len(prefix):path_end.end()]
+    if path.startswith(("labels.", "annotations.")) and text.startswith("-", path_end.end()):
+        name_end = _NAME_CHARS.match(text, path_end.end(), end)
+        assert name_end is not None
+        if text[name_end.end():end].strip(_SPACES) == "":  # `labels.pod-name`: a bad name
+            return _resolve(prefix + text[begin + len(prefix):name_end.end()], begin)
     if rest < end or (prefix and not path):
         at = rest if rest < end else begin
         raise TemplateError(f'"{{{{ }}}}" holds one variable and nothing else, found '
@@ -298,7 +304,7 @@ def _resolve(written: str, offset: int) -> _Variable:
     segments = path.split(".")
     root, rest = segments[0], segments[1:]
     if written != path or root not in ROOTS:
-        hint = _did_you_mean(root.lower(), rest)
+        hint = _did_you_mean(root, rest)
         raise TemplateError(f"unknown variable {written!r}{hint}: variables are "
                             f"labels.<name>, annotations.<name>, owner.kind, owner.name "
                             f"and value", offset)
@@ -324,11 +330,12 @@ def _resolve(written: str, offset: int) -> _Variable:
 
 
 def _did_you_mean(root: str, rest: list[str]) -> str:
-    if root in ROOTS:
-        corrected = root
+    if root.lower() in ROOTS:
+        corrected = root.lower()
     else:
-        close = difflib.get_close_matches(root, ROOTS, n=1, cutoff=0.6)
-        if not close:
-            return ""
+        close = difflib.get_close_matches(root.lower(), ROOTS, n=1, cutoff=0.6)
+        if not close:  # `{{ pod }}`: most likely a label
+            plain = not rest and LABEL_NAME.fullmatch(root)
+            return f" (did you mean 'labels.{root}'?)" if plain else ""
         corrected = close[0]
     return f" (did you mean {'.'.join([corrected, *rest])!r}?)"

@@ -80,7 +80,7 @@ def pod(value: str) -> TemplateContext:
                              f"{VARIABLES_ARE}"),
     ("{{ $labels.pod }}", 3, f"unknown variable '$labels.pod' (did you mean 'labels.pod'?): "
                              f"{VARIABLES_ARE}"),
-    ("{{ pod }}", 3, f"unknown variable 'pod': {VARIABLES_ARE}"),
+    ("{{ pod }}", 3, f"unknown variable 'pod' (did you mean 'labels.pod'?): {VARIABLES_ARE}"),
     ("{{ owner.nmae }}", 3, "unknown variable 'owner.nmae' (did you mean 'owner.name'?): "
                             "owner has only owner.kind and owner.name"),
     ("{{ owner }}", 3, "unknown variable 'owner': owner has only owner.kind and owner.name"),
