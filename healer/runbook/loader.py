@@ -56,7 +56,8 @@ def runbook_files(paths: Iterable[Path]) -> tuple[list[Path], list[RunbookError]
         elif path.is_file():
             found.append(path)
         else:
-            errors.append(RunbookError(str(path), 1, 1, "no such file or directory"))
+            reason = "not a regular file" if path.exists() else "no such file or directory"
+            errors.append(RunbookError(str(path), 1, 1, reason))
     return found, errors
 
 
