@@ -1,0 +1,1 @@
+"""The audit trail: every decision healer makes, in an append-only store."""
