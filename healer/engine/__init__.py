@@ -1,0 +1,1 @@
+"""The decision engine: match signals to runbooks, decide under guards, act, audit."""
