@@ -20,11 +20,14 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TypeAlias
 
 from healer import __version__, log
+from healer.audit.store import Outcome
+from healer.config import parse_listen
 from healer.errors import ConfigError, HealerError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -32,12 +35,12 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """`HOST:PORT` (port 0 picks a free one) → (host, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not host or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+def _listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (port 0 picks a free one) → (host, port), for argparse."""
+    try:
+        return parse_listen(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # healer sandbox ---------------------------------------------------------------------------
@@ -49,7 +52,7 @@ def _add_sandbox(commands: Subcommands) -> None:
         description="Serve a simulated Kubernetes API (with controllers, pods that crash-loop "
                     "or get OOM-killed as the scenario says) that kubectl and the Python "
                     "client use unchanged. Runs until interrupted.")
-    parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 0),
+    parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 0),
                         metavar="HOST:PORT",
                         help="loopback address to serve on (default 127.0.0.1:0, a free port)")
     parser.add_argument("--kubeconfig-out", type=Path, metavar="FILE",
@@ -87,6 +90,54 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         print(f"try:        kubectl --kubeconfig {sandbox.kubeconfig} get pods -A", flush=True)
         print("stop with Ctrl-C", flush=True)
         stop.wait()
+    return EXIT_OK
+
+
+# healer audit -------------------------------------------------------------------------------
+
+
+def _add_audit(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "audit", help="show the audit trail, newest first",
+        description="Show what healer decided and did, newest first: a table for people, "
+                    "or one JSON object per line for tools.")
+    parser.add_argument("--db", type=Path, default=Path(os.environ.get(
+        "HEALER_AUDIT_DB", "/var/lib/healer/audit.db")),
+                        help="the audit store (default: $HEALER_AUDIT_DB, else "
+                             "/var/lib/healer/audit.db)")
+    parser.add_argument("--since", metavar="DURATION",
+                        help="only records of the last DURATION, like 30m or 2h")
+    parser.add_argument("--runbook", metavar="NAME", help="only this runbook's records")
+    parser.add_argument("--target", metavar="NS/NAME",
+                        help="only records about this target (NAME for nodes)")
+    parser.add_argument("--outcome", choices=[o.value for o in Outcome])
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="at most N records")
+    parser.add_argument("--output", choices=("table", "json"), default="table")
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from healer.audit.store import Store  # noqa: PLC0415 - see _run_sandbox
+    from healer.audit.view import json_lines, table  # noqa: PLC0415
+    from healer.runbook.model import DurationError, parse_duration  # noqa: PLC0415
+
+    if not args.db.is_file():
+        raise ConfigError(f"no audit store at {args.db} (give its path with --db)")
+    since = None
+    if args.since is not None:
+        try:
+            since = datetime.now(UTC) - timedelta(seconds=parse_duration(args.since))
+        except DurationError as error:
+            raise ConfigError(f"--since: {error}") from None
+    store = Store(args.db)
+    try:
+        records = store.query(since=since, runbook=args.runbook, target=args.target,
+                              outcome=Outcome(args.outcome) if args.outcome else None,
+                              limit=args.limit)
+    finally:
+        store.close()
+    for line in (json_lines(records) if args.output == "json" else table(records)):
+        print(line)
     return EXIT_OK
 
 
@@ -165,6 +216,7 @@ def _run_schema(args: argparse.Namespace) -> int:
 Subcommand = tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace], int]]
 
 _SUBCOMMANDS: dict[str, Subcommand] = {
+    "audit": (_add_audit, _run_audit),
     "sandbox": (_add_sandbox, _run_sandbox),
     "schema": (_add_schema, _run_schema),
     "validate": (_add_validate, _run_validate),

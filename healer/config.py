@@ -41,9 +41,9 @@ class Config:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as a (host, port) pair."""
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6; port 0 picks a free one) as (host, port)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isascii() or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"expected HOST:PORT like 0.0.0.0:8080, got {text!r}")
     host = host.removeprefix("[").removesuffix("]")
     if not host:
