@@ -14,8 +14,9 @@ track of must be assumed to have run.
 
 from __future__ import annotations
 
+import fnmatch
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -101,12 +102,22 @@ class History:
         return [a for a in self._by_runbook.get(runbook, ()) if a.time >= since]
 
 
-def check_scope(target: Target, protected: Iterable[str]) -> Refusal | None:
-    if target.namespace and target.namespace in set(protected):
+def check_scope(target: Target, allowed: Sequence[str], protected: Iterable[str]) -> Refusal | None:
+    """Whether the target's namespace (a Namespace's own name) is one the runbook may act
+    in: inside its `scope.namespaces` globs, if it has any, and never a protected namespace
+    unless the scope names it exactly."""
+    namespace = target.name if target.kind == "Namespace" else target.namespace
+    if not namespace:
+        return None  # a Node: no namespace to be scoped by
+    if namespace in set(protected) and namespace not in allowed:
         return Refusal(
             "scope",
-            f"namespace {target.namespace} is protected: healer never acts there "
-            "(protectedNamespaces in the daemon's configuration)",
+            f"namespace {namespace} is protected: healer acts there only for a runbook whose "
+            "scope.namespaces names it exactly",
+        )
+    if allowed and not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in allowed):
+        return Refusal(
+            "scope", f"namespace {namespace} is outside this runbook's scope ({', '.join(allowed)})"
         )
     return None
 

@@ -57,13 +57,33 @@ def acted(history: History, target: Target, minutes_ago: float, *, done: bool = 
         history.finished(action)
 
 
-def test_protected_namespaces_are_out_of_scope() -> None:
-    refusal = check_scope(Target("Pod", "kube-system", "coredns-1"), ["kube-system"])
-    assert refusal is not None
-    assert refusal.guard == "scope"
-    assert "namespace kube-system is protected" in refusal.reason
-    assert check_scope(POD, ["kube-system"]) is None
-    assert check_scope(Target("Node", "", "node-1"), ["kube-system"]) is None
+PROTECTED = ("kube-system", "kube-public", "kube-node-lease")
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed", "refusal"),
+    [
+        (POD, (), None),
+        (Target("Node", "", "node-1"), ("shop",), None),
+        (Target("Pod", "kube-system", "coredns-1"), (), "namespace kube-system is protected"),
+        (Target("Pod", "kube-system", "coredns-1"), ("kube-*",), "kube-system is protected"),
+        (Target("Pod", "kube-system", "coredns-1"), ("kube-system",), None),
+        (Target("Namespace", "", "kube-public"), (), "namespace kube-public is protected"),
+        (POD, ("shop", "payments-*"), None),
+        (Target("Pod", "payments-eu", "api-1"), ("shop", "payments-*"), None),
+        (ELSEWHERE, ("shop", "payments-*"), "namespace billing is outside this runbook's scope"),
+        (Target("Namespace", "", "billing"), ("shop",), "billing is outside"),
+    ],
+)
+def test_scope(target: Target, allowed: tuple[str, ...], refusal: str | None) -> None:
+    """Protected namespaces need the scope to name them exactly; globs never reach them."""
+    refused = check_scope(target, allowed, PROTECTED)
+    if refusal is None:
+        assert refused is None
+    else:
+        assert refused is not None
+        assert refused.guard == "scope"
+        assert refusal in refused.reason
 
 
 def test_one_action_per_target_at_a_time(tmp_path: Path) -> None:
