@@ -203,6 +203,12 @@ class _Handler(BaseHTTPRequestHandler):
     # dispatch -----------------------------------------------------------------------
 
     def _dispatch(self, method: str) -> None:
+        try:
+            self._answer(method)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client left; there is no one to answer
+
+    def _answer(self, method: str) -> None:
         api = self.sandbox_api
         self._unrecorded = None
         url = urlsplit(self.path)
