@@ -11,6 +11,8 @@
   other's objects and can run against a shared real cluster.
 - `kube`, `core`, `apps`: a `kubernetes` API client for the cluster, and the CoreV1 and
   AppsV1 APIs on it.
+- `facade`: healer's kube facade (`healer.kube.Kube`) on the cluster, with the `FAST`
+  retry policy: what is retried is under test, not how long the backoff sleeps.
 - `wait`: `tests.support.eventually` with the patience the cluster needs: 10 s on the
   sandbox, 50 s on a real cluster.
 """
@@ -28,6 +30,7 @@ import pytest
 from hypothesis import settings
 from kubernetes import client, config
 
+from healer.kube import Kube, RetryPolicy
 from healer.sandbox import Sandbox
 from healer.sandbox.behaviour import Timing
 from healer.sandbox.scenario import NodeSpec, Scenario
@@ -57,6 +60,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # Fast but still ordered: pods start, crash and terminate within a fraction of a second.
 TEST_TIMING = Timing(pod_start=0.2, restart_interval=0.5, termination=0.2, job_run=0.3)
+# Retries without the waits: what is retried is under test, not how long the backoff
+# sleeps (Retry-After waits stay real: honouring them is the behaviour).
+FAST = RetryPolicy(attempts=5, budget=10.0, backoff=0.0, backoff_max=0.0)
 
 
 def require_tool(name: str) -> str:
@@ -151,6 +157,13 @@ def core(kube: client.ApiClient) -> client.CoreV1Api:
 @pytest.fixture
 def apps(kube: client.ApiClient) -> client.AppsV1Api:
     return client.AppsV1Api(kube)
+
+
+@pytest.fixture
+def facade(cluster: Cluster) -> Iterator[Kube]:
+    """The kube facade, as healer builds it, with retries that do not sleep."""
+    with Kube.connect(cluster.kubeconfig, retry=FAST) as facade:
+        yield facade
 
 
 @pytest.fixture

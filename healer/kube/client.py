@@ -12,7 +12,8 @@ Every write takes `dry_run` (no default, so no caller forgets it) and sends
 returns a `Change` with the number of requests it took.
 
 Retrying a write is only safe when sending it twice does no more than sending it once:
-- patches set absolute values (replicas, the restartedAt timestamp): idempotent;
+- patches set absolute values (replicas, the restartedAt timestamp, an HPA's bounds):
+  idempotent;
 - DELETE is not: an attempt whose answer was lost (a dropped connection, a timeout)
   may have deleted the pod, and the retry then answers 404. `delete_pod` treats 404 on
   a retry as done (`Change.already_done`). Worse, a StatefulSet recreates its pod under
@@ -346,6 +347,23 @@ class Kube:
         answer, attempts = self._run(request, lambda _attempt: self._send(
             request, send, workload.name, workload.namespace, {"spec": {"replicas": replicas}},
             dry_run="All" if dry_run else None))
+        return Change(request, dry_run, attempts, cast(KubeObject, answer))
+
+    def patch_hpa(self, namespace: str, name: str, patch: Mapping[str, Any], *,
+                  dry_run: bool) -> Change:
+        """Strategic-merge `patch` into the HorizontalPodAutoscaler `namespace/name` (the
+        scale action's `adjustHpa` raises its minReplicas). The answer is the HPA.
+
+        Not pinned to a resourceVersion: the HPA controller rewrites the status at every
+        sync, so a pin would conflict for no reason; the patch sets absolute values, so
+        sending it again (a retry) does no more than sending it once.
+        """
+        resource = _RESOURCES["HorizontalPodAutoscaler"]
+        body: dict[str, Any] = json.loads(json.dumps(patch))  # a deep copy, JSON-only
+        send = getattr(self._apis[resource.api], f"patch_namespaced_{resource.method}")
+        request = _describe("PATCH", resource.plural, namespace, name, dry_run=dry_run)
+        answer, attempts = self._run(request, lambda _attempt: self._send(
+            request, send, name, namespace, body, dry_run="All" if dry_run else None))
         return Change(request, dry_run, attempts, cast(KubeObject, answer))
 
     # the one path to the API ------------------------------------------------------------

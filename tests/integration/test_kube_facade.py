@@ -7,7 +7,8 @@ Covers:
   bare pod (no owner); the HPA whose scaleTargetRef is a workload;
 - writes: delete a pod (its uid pinned as a precondition, so a StatefulSet's
   replacement with the same name is never deleted), rollout restart through the
-  `restartedAt` annotation, scale; dry run changes nothing and sends `dryRun=All`;
+  `restartedAt` annotation, scale, an HPA's bounds; dry run changes nothing and sends
+  `dryRun=All`;
 - error mapping: 404 NotFound, 409 Conflict (a stale resourceVersion, a uid
   precondition), 422 Invalid, 403 Forbidden, with messages an audit trail can show;
 - retries (sandbox only, by fault injection): 503 twice then success takes 3
@@ -21,7 +22,6 @@ Covers:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,22 +45,12 @@ from healer.kube import (
     Unavailable,
 )
 from healer.sandbox import Sandbox
-from tests.conftest import Cluster
+from tests.conftest import FAST, Cluster
 from tests.support import Wait
 
 PAUSE = "registry.k8s.io/pause:3.10"
-# retries without the waits: the behaviour under test is what is retried, not how long
-# the backoff sleeps (Retry-After waits stay real: honouring them is the behaviour)
-FAST = RetryPolicy(attempts=5, budget=10.0, backoff=0.0, backoff_max=0.0)
 
 Manifest = dict[str, Any]
-
-
-@pytest.fixture
-def facade(cluster: Cluster) -> Iterator[Kube]:
-    """The facade, as healer builds it, with retries that do not sleep."""
-    with Kube.connect(cluster.kubeconfig, retry=FAST) as facade:
-        yield facade
 
 
 def template(app: str) -> Manifest:
@@ -208,6 +198,49 @@ def test_hpa_for_finds_the_autoscaler_of_a_workload(facade: Kube, web: ObjectRef
 
 
 # writes --------------------------------------------------------------------------------
+
+
+def test_patch_hpa_sets_its_bounds(facade: Kube, web: ObjectRef, apps: client.AppsV1Api,
+                                   namespace: str) -> None:
+    """patch_hpa merges into the HPA's spec; as a dry run it answers the patched HPA,
+    sent with dryRun=All, and stores nothing."""
+    autoscaling = client.AutoscalingV2Api(apps.api_client)
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(namespace, {
+        "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                    "name": "web"},
+                 "minReplicas": 2, "maxReplicas": 4}})
+    patch = {"spec": {"minReplicas": 3, "maxReplicas": 6}}
+
+    tried = facade.patch_hpa(namespace, "web", patch, dry_run=True)
+    assert tried.request == f"PATCH horizontalpodautoscalers {namespace}/web (dry run)"
+    assert tried.answer is not None
+    assert (tried.answer["spec"]["minReplicas"], tried.answer["spec"]["maxReplicas"]) == (3, 6)
+    stored = facade.get_hpa(namespace, "web")["spec"]
+    assert (stored["minReplicas"], stored["maxReplicas"]) == (2, 4)
+
+    done = facade.patch_hpa(namespace, "web", patch, dry_run=False)
+    assert (done.attempts, done.dry_run) == (1, False)
+    stored = facade.get_hpa(namespace, "web")["spec"]
+    assert (stored["minReplicas"], stored["maxReplicas"]) == (3, 6)
+    assert stored["scaleTargetRef"]["name"] == "web"
+
+
+@pytest.mark.sandbox_only
+def test_patch_hpa_dry_run_is_sent_as_dry_run_all(facade: Kube, web: ObjectRef,
+                                                  apps: client.AppsV1Api, sandbox: Sandbox,
+                                                  namespace: str) -> None:
+    """A dry-run patch_hpa reaches the API server with dryRun=All."""
+    client.AutoscalingV2Api(apps.api_client).create_namespaced_horizontal_pod_autoscaler(
+        namespace, {"metadata": {"name": "web"},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1",
+                                                "kind": "Deployment", "name": "web"},
+                             "minReplicas": 2, "maxReplicas": 4}})
+    facade.patch_hpa(namespace, "web", {"spec": {"minReplicas": 3}}, dry_run=True)
+    writes = [(r.verb, r.dry_run, r.code) for r in sandbox.requests
+              if r.namespace == namespace and r.resource == "horizontalpodautoscalers"
+              and r.verb == "patch"]
+    assert writes == [("patch", True, 200)]
 
 
 def test_delete_pod_and_its_replacement(facade: Kube, web: ObjectRef, namespace: str,
