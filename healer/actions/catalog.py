@@ -2,10 +2,12 @@
 
 Each action's params are a frozen dataclass whose fields are the snake_case forms of the
 camelCase keys runbooks write (`gracePeriodSeconds` → `grace_period_seconds`); durations
-are seconds. How each action acts on the cluster arrives with the engine; what it
-accepts is fixed here, so runbooks can be validated now.
+are seconds. An action's `prepare` (how it acts on the cluster) lives in a module of its
+own (`pods`, `workloads`); one registered without a `prepare` validates in runbooks but is
+not available yet.
 
-Neighbours: `registry` (the registry type); `healer.runbook.spec` (the spec types).
+Neighbours: `registry` (the registry type); `healer.runbook.spec` (the spec types);
+`pods` and `workloads` (the prepares).
 """
 
 from __future__ import annotations
@@ -14,15 +16,30 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from healer.actions.pods import prepare_restart_pod
 from healer.actions.registry import ActionRegistry, ActionType
+from healer.actions.workloads import prepare_rollout_restart, prepare_scale
 from healer.runbook.format import duration, template
-from healer.runbook.spec import Bool, Checked, Field, Int, Obj, Parsed, Str
+from healer.runbook.source import Node
+from healer.runbook.spec import (
+    LARGEST,
+    Bool,
+    Checked,
+    Field,
+    Int,
+    Issues,
+    Obj,
+    Parsed,
+    Str,
+    expected,
+)
 from healer.runbook.templates import Template
 
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 # ASCII digits only (`\d` would take "\u0661Gi"); the patterns go into the JSON Schema too.
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
 _INCREASE = re.compile(r"\+([0-9]+(\.[0-9]+)?)%")
+_CHANGE = re.compile(r"[+-][0-9]+")  # a quoted replica change: "+2", "-1"
 
 
 @dataclass(frozen=True)
@@ -33,14 +50,31 @@ class NoParams:
 @dataclass(frozen=True)
 class RestartPodParams:
     grace_period_seconds: int | None = None  # None: the pod's own terminationGracePeriod
+    allow_unmanaged: bool = False  # also delete a pod no controller replaces
+
+
+@dataclass(frozen=True)
+class ReplicaCount:
+    """`replicas` as a step writes it: a count (`5`), or a change of the current count
+    (`+2`, `-1`; never 0)."""
+
+    value: int
+    relative: bool = False
+
+    def applied_to(self, current: int) -> int:
+        """The count this asks for, given the `current` one (before min and max)."""
+        return current + self.value if self.relative else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value:+d}" if self.relative else str(self.value)
 
 
 @dataclass(frozen=True)
 class ScaleParams:
-    replicas: int | None = None  # absolute, or ...
-    by: int | None = None  # ... relative (non-zero)
+    replicas: ReplicaCount
     min: int | None = None
     max: int | None = None
+    adjust_hpa: bool = False  # raise the HPA's minReplicas instead of refusing
 
 
 @dataclass(frozen=True)
@@ -111,17 +145,66 @@ def _resource_change(text: str) -> ResourceChange:
                          f"{text!r}{_digits_hint(text)}") from None
 
 
-def _nonzero(value: int) -> int:
-    if value == 0:
-        raise ValueError("must not be 0 (use replicas: to set a count)")
-    return value
+@dataclass(frozen=True)
+class _Replicas:
+    """The spec of scale's `replicas`: a whole number is a count, unless it is written with
+    a sign: `+2` and `-1` (quoted or not) change the current count.
+
+    YAML reads a plain `+2` as the number 2, so the sign is read from the text as written
+    (the node's `span`, which the loader keeps for every scalar YAML read as a number).
+    """
+
+    what = "a count like 5, or a change like +2 or -1"
+
+    def convert(self, node: Node, where: str, issues: Issues) -> Any:
+        value = node.value
+        if isinstance(value, str):
+            if _CHANGE.fullmatch(value):
+                if len(value) > 19:  # int() of thousands of digits would raise
+                    return issues.add(node.position, f"{where}: a change of more than 18 "
+                                                     f"digits is never meant")
+                return self._change(int(value), value, node, where, issues)
+            hint = "; write a count without quotes" if value.isascii() and value.isdigit() else ""
+            return issues.add(node.position, f"{where}: expected {self.what}, got "
+                                             f"{value!r}{hint}")
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > LARGEST:
+            return expected(node, where, self.what, issues)
+        written = _scalar_text(node)
+        if value < 0 or written.startswith(("+", "-")):
+            return self._change(value, written, node, where, issues)
+        return ReplicaCount(value)
+
+    @staticmethod
+    def _change(value: int, written: str, node: Node, where: str, issues: Issues) -> Any:
+        if value == 0:
+            return issues.add(node.position, f"{where}: {written} changes nothing; write a "
+                                             f"change like +2 or -1, or a count like 3")
+        return ReplicaCount(value, relative=True)
+
+    def schema(self) -> dict[str, Any]:
+        return {"description": "a count (5), or a change of the current count written with "
+                               "its sign (+2, -1)",
+                "anyOf": [{"type": "integer"},
+                          {"type": "string", "pattern": "^[+-]0*[1-9][0-9]*$"}]}
+
+
+def _scalar_text(node: Node) -> str:
+    """A number's text as written, without a tag or quotes (`!!int "+2"` → `+2`)."""
+    if node.span is None:
+        return str(node.value)
+    words = node.span.written.split()
+    return words[-1].strip("'\"") if words else ""
 
 
 def _scale_problem(params: Any) -> str | None:
-    if (params.replicas is None) == (params.by is None):
-        return "needs exactly one of replicas (a count) or by (a change)"
-    if params.min is not None and params.max is not None and params.min > params.max:
-        return f"min ({params.min}) is greater than max ({params.max})"
+    low, high, count = params.min, params.max, params.replicas
+    if low is not None and high is not None and low > high:
+        return f"min ({low}) is greater than max ({high})"
+    outside = (f"below min ({low})" if low is not None and count.value < low else
+               f"above max ({high})" if high is not None and count.value > high else None)
+    if not count.relative and outside:
+        return (f"replicas ({count}) is {outside}: min and max bound a change like +2; a "
+                f"count needs neither")
     return None
 
 
@@ -146,20 +229,25 @@ def _params(fields: dict[str, Field], build: Any, description: str) -> Obj:
 
 BUILT_IN: tuple[ActionType, ...] = (
     ActionType("restart-pod", "Delete a pod so its controller replaces it.", frozenset({"Pod"}),
-               _params({"gracePeriodSeconds": _GRACE}, RestartPodParams, "restart-pod params")),
+               _params({
+                   "gracePeriodSeconds": _GRACE,
+                   "allowUnmanaged": Field(Bool("also delete a pod that no controller "
+                                                "replaces"), default=False),
+               }, RestartPodParams, "restart-pod params"),
+               prepare_restart_pod),
     ActionType("rollout-restart", "Restart every pod of a workload, like kubectl rollout "
-               "restart.", WORKLOADS, _params({}, NoParams, "rollout-restart takes no params")),
+               "restart.", WORKLOADS, _params({}, NoParams, "rollout-restart takes no params"),
+               prepare_rollout_restart),
     ActionType("scale", "Set or change a workload's replicas, within bounds.",
                frozenset({"Deployment", "StatefulSet", "ReplicaSet"}),
                Checked(_params({
-                   "replicas": Field(Int("the new replica count", minimum=0)),
-                   "by": Field(Parsed(_nonzero, (ValueError,), "a non-zero whole number",
-                                      "change the replica count by this much",
-                                      {"type": "integer", "not": {"const": 0}},
-                                      scalars=(int,))),
+                   "replicas": Field(_Replicas(), required=True),
                    "min": Field(Int("never below", minimum=0)),
                    "max": Field(Int("never above", minimum=1)),
-               }, ScaleParams, "scale params: replicas or by"), _scale_problem)),
+                   "adjustHpa": Field(Bool("when an HPA scales the workload, raise its "
+                                           "minReplicas instead of refusing"), default=False),
+               }, ScaleParams, "scale params"), _scale_problem),
+               prepare_scale),
     ActionType("rollout-undo", "Roll a Deployment back to an earlier revision.",
                frozenset({"Deployment"}),
                _params({"toRevision": Field(Int("revision; 0 is the previous one", minimum=0),

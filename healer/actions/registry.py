@@ -1,7 +1,10 @@
 """The action registry: every remediation healer knows, by name, with its params.
 
 An action type is a name (kebab-case, as runbooks spell it), the kinds of object it acts
-on, and a params spec that validates a step's `params` and builds a frozen params object.
+on, a params spec that validates a step's `params` and builds a frozen params object, and
+its `prepare` (the two-phase interface of `base`). An action registered without a
+`prepare` is known to runbooks (they validate) but not available yet: the engine records
+its step as `failed: action not available`.
 Runbooks are checked against the registry when they load, so a misspelled action or
 param fails at `healer validate`. Registering a name twice is an error at import time.
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from healer.actions.base import Prepare
 from healer.runbook.spec import Spec
 
 
@@ -23,6 +27,7 @@ class ActionType:
     summary: str
     targets: frozenset[str]  # kinds of object it acts on
     params: Spec  # validates `params`, builds the frozen params object
+    prepare: Prepare | None = None  # None: registered, but not available yet
 
 
 class DuplicateActionError(ValueError):

@@ -205,7 +205,7 @@ def _delete(path: tuple[Any, ...]) -> Callable[[Any], None]:
 
 
 _CRASH = "pod-crash-looping.yaml"
-_SCALE = "p99-latency-scale-up.yaml"  # its one step is `scale` with params {by: 2, max: 20}
+_SCALE = "p99-latency-scale-up.yaml"  # its one step is `scale` with {replicas: +2, max: 20}
 _SCALE_PARAMS = ("spec", "steps", 0, "params")
 
 FLAGGED = [
@@ -221,12 +221,18 @@ FLAGGED = [
     pytest.param(_CRASH, _set(("spec", "steps"), []), ("spec", "steps"), id="no steps"),
     pytest.param(_CRASH, _set(("spec", "guards", "rateLimit", "by"), "cluster"),
                  ("spec", "guards", "rateLimit", "by"), id="rateLimit by cluster"),
-    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "by"), "2"), (*_SCALE_PARAMS, "by"),
-                 id="scale by a string"),
-    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "by"), True), (*_SCALE_PARAMS, "by"),
-                 id="scale by a boolean"),
-    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "by"), 0), (*_SCALE_PARAMS, "by"),
-                 id="scale by zero"),
+    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "replicas"), "2"),
+                 (*_SCALE_PARAMS, "replicas"), id="scale replicas a quoted count"),
+    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "replicas"), True),
+                 (*_SCALE_PARAMS, "replicas"), id="scale replicas a boolean"),
+    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "replicas"), "+0"),
+                 (*_SCALE_PARAMS, "replicas"), id="scale replicas a change of zero"),
+    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "replicas"), "+2%"),
+                 (*_SCALE_PARAMS, "replicas"), id="scale replicas a percentage"),
+    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "by"), 2), _SCALE_PARAMS,
+                 id="scale by, the old spelling of a change"),
+    pytest.param(_SCALE, _set((*_SCALE_PARAMS, "adjustHpa"), "true"),
+                 (*_SCALE_PARAMS, "adjustHpa"), id="scale adjustHpa a string"),
     pytest.param(_SCALE, _set((*_SCALE_PARAMS, "max"), "20"), (*_SCALE_PARAMS, "max"),
                  id="scale max a string"),
     pytest.param(_SCALE, _set((*_SCALE_PARAMS, "max"), 0), (*_SCALE_PARAMS, "max"),
