@@ -43,6 +43,50 @@ def _listen(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+# healer run -------------------------------------------------------------------------------
+
+
+def _add_run(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "run", help="run the remediation daemon",
+        description="Take Alertmanager webhooks, decide under the runbooks' guards, act on "
+                    "the cluster (in enforce mode) and record every decision in the audit "
+                    "store. Settings: --config FILE, overridden by HEALER_* variables, "
+                    "overridden by these flags (see docs/configuration.md). Stops "
+                    "gracefully on SIGTERM or SIGINT.")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="configuration file (YAML)")
+    parser.add_argument("--runbooks", metavar="DIR", help="runbook directory or file")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help="address to serve the webhook, /metrics, /healthz and /readyz "
+                             "on (default 0.0.0.0:8080)")
+    parser.add_argument("--mode", choices=("dry-run", "enforce"),
+                        help="dry-run (default) decides and records only; enforce acts")
+    parser.add_argument("--audit-db", metavar="PATH", help="the audit store (SQLite)")
+    parser.add_argument("--kubeconfig", metavar="PATH",
+                        help="kubeconfig (default: the in-cluster service account, else "
+                             "$KUBECONFIG or ~/.kube/config)")
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from healer.config import load_config  # noqa: PLC0415 - see _run_sandbox
+    from healer.daemon import Daemon  # noqa: PLC0415
+
+    config = load_config(args.config, os.environ, {
+        "runbooks": args.runbooks, "listen": args.listen, "mode": args.mode,
+        "auditDb": args.audit_db, "kubeconfig": args.kubeconfig})
+    daemon = Daemon(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon.serve_until(stop)
+    return EXIT_OK
+
+
 # healer sandbox ---------------------------------------------------------------------------
 
 
@@ -217,6 +261,7 @@ Subcommand = tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace],
 
 _SUBCOMMANDS: dict[str, Subcommand] = {
     "audit": (_add_audit, _run_audit),
+    "run": (_add_run, _run_run),
     "sandbox": (_add_sandbox, _run_sandbox),
     "schema": (_add_schema, _run_schema),
     "validate": (_add_validate, _run_validate),

@@ -20,11 +20,31 @@ from typing import Any
 from healer.errors import ConfigError, RunbookError
 from healer.runbook.model import Mode
 from healer.runbook.source import Node, Position, load_documents
-from healer.runbook.spec import INVALID, Choice, Field, Int, Issues, ListOf, Obj, Parsed, Str
+from healer.runbook.spec import (
+    INVALID,
+    Checked,
+    Choice,
+    Field,
+    Int,
+    Issues,
+    ListOf,
+    Obj,
+    Parsed,
+    Str,
+)
 
-__all__ = ["DEFAULT_PROTECTED", "Config", "load_config", "parse_listen"]
+__all__ = ["DEFAULT_PROTECTED", "Config", "Notifier", "load_config", "parse_listen"]
 
 DEFAULT_PROTECTED = ("kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """Where a runbook's `notify: [name]` sends its messages."""
+
+    name: str
+    type: str  # webhook (JSON POST to url) | slack (an incoming-webhook url) | log
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,7 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     queue_size: int = 10_000
     workers: int = 8
+    notifiers: tuple[Notifier, ...] = ()
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -60,6 +81,34 @@ _NAMESPACE = Str(
     max_length=63,
 )
 
+NOTIFIER_TYPES = ("webhook", "slack", "log")
+
+
+def _notifier_problem(notifier: Notifier) -> str | None:
+    if notifier.type == "log" and notifier.url is not None:
+        return "a log notifier writes to healer's log and takes no url"
+    if notifier.type != "log" and notifier.url is None:
+        return f"a {notifier.type} notifier needs a url"
+    if notifier.url is not None and not notifier.url.startswith(("https://", "http://")):
+        return f"url must start with https:// or http://, got {notifier.url!r}"
+    return None
+
+
+def _duplicate_name(notifiers: tuple[Notifier, ...]) -> str | None:
+    names = [n.name for n in notifiers]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    return f"notifier {twice[0]!r} is defined twice" if twice else None
+
+
+_NOTIFIER = Checked(Obj({
+    "name": Field(Str("what runbooks call it in notify: [...]",
+                      pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                      pattern_hint="lower case letters, digits and '-'", max_length=63),
+                  required=True),
+    "type": Field(Choice(NOTIFIER_TYPES, "how the message is sent"), required=True),
+    "url": Field(Str("where to send it (webhook, slack)")),
+}, "a notifier: name, type and url", build=Notifier), _notifier_problem)
+
 # Keys as they are written in the file; the environment variable of each is
 # HEALER_ + its name in upper snake case (auditDb: HEALER_AUDIT_DB).
 _FIELDS: dict[str, Field] = {
@@ -72,9 +121,11 @@ _FIELDS: dict[str, Field] = {
     "maxBodyBytes": Field(Int("largest webhook body accepted", minimum=1024)),
     "queueSize": Field(Int("signals waiting for a decision, at most", minimum=1)),
     "workers": Field(Int("actions running at once, at most", minimum=1, maximum=256)),
+    "notifiers": Field(Checked(ListOf(_NOTIFIER), _duplicate_name)),
 }
 _SPEC = Obj(_FIELDS, "healer's configuration")
 _LISTS = {"protectedNamespaces"}  # comma-separated in variables and flags
+_FILE_ONLY = {"notifiers"}  # structured: no variable or flag
 
 
 def env_name(key: str) -> str:
@@ -92,7 +143,7 @@ def load_config(
     values: dict[str, Any] = {}
     if file is not None:
         values.update(_from_file(file, issues))
-    for key in _FIELDS:
+    for key in _FIELDS.keys() - _FILE_ONLY:
         name = env_name(key)
         if environ.get(name):
             values.update(_from_text(key, environ[name], name, issues))
@@ -162,6 +213,7 @@ def _build(values: Mapping[str, Any]) -> Config:
         max_body_bytes=values.get("maxBodyBytes", defaults.max_body_bytes),
         queue_size=values.get("queueSize", defaults.queue_size),
         workers=values.get("workers", defaults.workers),
+        notifiers=tuple(values.get("notifiers", defaults.notifiers)),
     )
 
 

@@ -167,14 +167,19 @@ class Store:
     def append(self, records: Record | Iterable[Record], *, wait: bool = False) -> None:
         """Queue records for the writer; with `wait`, return once they are committed."""
         batch = [records] if isinstance(records, Record) else list(records)
-        if self._failure is not None:
-            raise AuditError(f"the audit store failed: {self._failure}")
+        if self.failure is not None:
+            raise AuditError(self.failure)
         done = threading.Event() if wait else None
         self._queue.put((batch, done))
         if done is not None:
             done.wait()
-            if self._failure is not None:
-                raise AuditError(f"the audit store failed: {self._failure}")
+            if self.failure is not None:
+                raise AuditError(self.failure)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the store can no longer write (healer must not act), or None."""
+        return None if self._failure is None else f"the audit store failed: {self._failure}"
 
     def flush(self) -> None:
         """Return once everything appended so far is committed."""

@@ -14,13 +14,16 @@ track of must be assumed to have run.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import math
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from healer.audit.store import Outcome, Record
+from healer.kube import ObjectRef, Replicas
 from healer.runbook.model import Runbook
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "Target",
     "check_concurrency",
     "check_cooldown",
+    "check_min_healthy",
     "check_rate_limit",
     "check_scope",
 ]
@@ -72,6 +76,14 @@ class History:
 
     def finished(self, action_id: str) -> None:
         self._in_flight.pop(action_id, None)
+
+    def cancel(self, action_id: str) -> None:
+        """Forget a reserved action that never ran (refused before its intent was written):
+        it must count against no limit."""
+        action = self._in_flight.pop(action_id, None)
+        if action is not None:
+            with contextlib.suppress(ValueError):
+                self._by_runbook[action.runbook].remove(action)
 
     def replay(self, records: Iterable[Record]) -> None:
         """Rebuild from audit records (oldest first): intents start, outcomes finish."""
@@ -190,3 +202,25 @@ def _span(delta: timedelta) -> str:
     if not hours and (seconds or not minutes):
         parts.append(f"{seconds}s")
     return "".join(parts)
+
+
+def check_min_healthy(runbook: Runbook, workload: ObjectRef, replicas: Replicas
+                      ) -> Refusal | None:
+    """Enough of the workload's replicas are ready to lose one more: `minHealthy` is a
+    count, or a percentage of the desired replicas rounded up (50% of 3 is 2)."""
+    wanted = runbook.guards.min_healthy
+    if wanted is None:
+        return None
+    if wanted.count is not None:
+        required, said = wanted.count, f"minHealthy is {wanted.count}"
+    else:
+        percent = wanted.percent or 0.0
+        required = math.ceil(replicas.desired * percent / 100)
+        said = f"minHealthy is {percent:g}% of {replicas.desired} desired, {required}"
+    if replicas.ready >= required:
+        return None
+    return Refusal(
+        "minHealthy",
+        f"{workload} has {replicas.ready} ready replica{'s' if replicas.ready != 1 else ''}; "
+        f"{said}: acting now could take down what still serves",
+    )

@@ -132,6 +132,7 @@ class Kube:
         self._retry = retry
         self._apis: dict[str, Any] = {
             "core": client.CoreV1Api(api_client),
+            "version": client.VersionApi(api_client),
             "apps": client.AppsV1Api(api_client),
             "autoscaling": client.AutoscalingV2Api(api_client),
         }
@@ -193,6 +194,13 @@ class Kube:
         obj = cast(KubeObject, answer)
         obj.setdefault("kind", resource.kind)
         return obj
+
+    def version(self) -> str:
+        """The API server's version (`v1.31.2`), in one request and no retry: the
+        daemon's readiness probe asks whether the API answers now."""
+        request = "GET /version"
+        answer = self._send(request, self._apis["version"].get_code)
+        return str(answer.get("gitVersion", "")) if isinstance(answer, dict) else ""
 
     def get_pod(self, namespace: str, name: str) -> KubeObject:
         return self.get(ObjectRef("Pod", name, namespace))

@@ -1,0 +1,315 @@
+"""The decision loop: every signal meets the runbooks here, one at a time.
+
+    server ──submit(signals)──► intake (bounded: when full, submit says no and the
+        │                       webhook answers 503, so Alertmanager retries later)
+        ▼  the decision thread (exactly one; no network I/O, only audit appends)
+    for each signal
+      resolved?               never acts; the incident ends
+      RunbookIndex.matching   candidate runbooks by alertname, then their matchers
+      for each runbook, independently, the first refusal wins:
+        scope                 the rendered target: a valid name, not protected, in scope
+        repeat                Alertmanager re-sent an alert (same fingerprint and
+                              startsAt) this runbook already acted on
+        action available      a registered action not implemented yet: `failed`
+        mode                  dry-run (the daemon's or the runbook's): the executor
+                              dry-runs the action server-side, nothing counts
+        maxConcurrent, cooldown, rateLimit   over `History`, rebuilt from the audit
+                              store at start-up, so a restart never resets a limit
+        allowed               reserved in `History`, handed to the executor
+    refusals ──► `Aggregator` (per runbook, target, guard; counts add up to every alert)
+             ──► audit store (batched by its writer thread)
+        │ allowed / dry-run
+        ▼
+    `Executor` (a pool; one action per target): prepare (reads) → minHealthy → intent
+    (write-ahead, committed) → apply → outcome → `History.finished`
+
+Neighbours: `match` and `guards` (pure), `executor` (the actions), the audit `Store`,
+`Metrics`; the server calls `submit`, the daemon `start` and `stop`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from healer.actions.registry import ActionRegistry
+from healer.audit.store import Outcome, Record, Store, new_action_id
+from healer.engine.executor import Executor, Job
+from healer.engine.guards import (
+    History,
+    Refusal,
+    Target,
+    check_concurrency,
+    check_cooldown,
+    check_rate_limit,
+)
+from healer.engine.match import RunbookIndex, render_target
+from healer.kube import Kube
+from healer.metrics import Metrics
+from healer.runbook.model import Mode, Runbook
+from healer.runbook.templates import TemplateContext
+from healer.signals import Signal
+
+__all__ = ["Engine", "signal_record"]
+
+log = structlog.get_logger(__name__)
+
+AGGREGATE_SECONDS = 1.0  # refusals of one (runbook, target, guard) share a record this long
+REMEMBERED_INCIDENTS = 100_000  # (runbook, fingerprint, startsAt) acted on, kept for `repeat`
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def signal_record(runbook: Runbook, signal: Signal, target: Target | None, outcome: Outcome,
+                  time: datetime, **fields: object) -> Record:
+    """An audit record of a decision about `signal` for `runbook`'s first step."""
+    step = runbook.steps[0]
+    return Record(
+        time=time, runbook=runbook.name, revision=runbook.revision, outcome=outcome,
+        source=signal.source, alertname=signal.alertname, fingerprint=signal.fingerprint,
+        labels=signal.labels, step=1, action=step.action,
+        target_kind=target.kind if target else runbook.target.kind,
+        target_namespace=target.namespace if target else "",
+        target_name=target.name if target else "",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class _Aggregate:
+    record: Record
+    count: int
+
+
+class Aggregator:
+    """Refusals of one (runbook, target, outcome, guard) within a window, as one record
+    whose `count` says how many decisions it stands for; its reason is the latest."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str, str, str, str, str, str], _Aggregate] = {}
+        self.since: float | None = None  # monotonic time of the oldest open record
+
+    def add(self, record: Record) -> None:
+        key = (record.runbook, record.target_kind, record.target_namespace,
+               record.target_name, record.outcome.value, record.guard, record.action)
+        found = self._open.get(key)
+        if found is None:
+            self._open[key] = _Aggregate(record, 1)
+            if self.since is None:
+                self.since = time.monotonic()
+        else:
+            found.count += 1
+            found.record = replace(found.record, reason=record.reason, time=record.time)
+
+    def take(self) -> list[Record]:
+        records = [replace(a.record, count=a.count) for a in self._open.values()]
+        self._open.clear()
+        self.since = None
+        return records
+
+
+class Engine:
+    """The decision loop and the executor it feeds; `start`, `submit`, `stop`."""
+
+    def __init__(self, runbooks: Sequence[Runbook], store: Store, kube: Kube,
+                 registry: ActionRegistry, metrics: Metrics, *, mode: Mode,
+                 protected: Iterable[str], queue_size: int = 10_000, workers: int = 8,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.runbooks = tuple(runbooks)
+        self._index = RunbookIndex(self.runbooks)
+        self._store = store
+        self._registry = registry
+        self._metrics = metrics
+        self._mode = mode
+        self._protected = frozenset(protected)
+        self._clock = clock
+        self._queue_size = queue_size
+        self._history = History()
+        self._lock = threading.Lock()  # guards _history (decision thread and executor)
+        self._executor = Executor(kube, store, metrics, self._history, self._lock,
+                                  workers=workers, protected=self._protected, clock=clock)
+        self._window = timedelta(seconds=max(
+            [max(r.guards.cooldown_seconds, r.guards.rate_limit.per_seconds)
+             for r in self.runbooks] or [0.0]))
+        self._intake: deque[Sequence[Signal]] = deque()
+        self._waiting = 0  # signals in the intake
+        self._deciding = 0  # signals taken from the intake, not yet decided
+        self._cond = threading.Condition()
+        self._closed = False
+        self._aggregator = Aggregator()
+        self._acted: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._incidents: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self._thread = threading.Thread(target=self._run, name="decision-loop", daemon=True)
+        self._verdicts = {name: metrics.decisions.labels(name) for name in (
+            "allowed", "dry-run", "resolved", "unmatched")}
+        self._received = metrics.signals.labels("alertmanager")
+
+    # lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Close dangling intents as `unknown`, rebuild guard state, start deciding."""
+        now = self._clock()
+        unknown = self._store.recover(now)
+        if unknown:
+            log.warning("intents_recovered_unknown", count=len(unknown))
+        self._history.replay(self._store.actions_since(now - self._window))
+        self._thread.start()
+
+    def submit(self, signals: Sequence[Signal]) -> bool:
+        """Queue signals for a decision; False (nothing queued) when the intake is full
+        or closed."""
+        with self._cond:
+            if self._closed or self._waiting + len(signals) > self._queue_size:
+                return False
+            self._intake.append(signals)
+            self._waiting += len(signals)
+            self._metrics.queue_depth.set(self._waiting)
+            self._cond.notify()
+        self._received.inc(len(signals))
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return self._thread.is_alive() and not self._closed
+
+    def idle(self) -> bool:
+        """Nothing waiting, being decided or running (for the demo and tests)."""
+        with self._cond:
+            quiet = not self._waiting and not self._deciding
+        return quiet and self._aggregator.since is None and self._executor.idle()
+
+    def stop(self, grace: float) -> None:
+        """Stop intake, decide what is queued, give running actions `grace` seconds to
+        end (then record them abandoned), and flush the audit store."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._executor.stop(grace)
+        self._store.flush()
+
+    # the loop ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_forget = time.monotonic()
+        while True:
+            with self._cond:
+                while not self._intake and not self._closed:
+                    timeout = None
+                    if self._aggregator.since is not None:
+                        timeout = max(0.0, self._aggregator.since + AGGREGATE_SECONDS
+                                      - time.monotonic())
+                    if not self._cond.wait(timeout):
+                        break
+                batches = list(self._intake)
+                self._intake.clear()
+                self._deciding = self._waiting
+                self._waiting = 0
+                self._metrics.queue_depth.set(0)
+                closed = self._closed
+            try:
+                for signals in batches:
+                    self._decide_all(signals)
+            except Exception:  # a bug must not stop every later decision
+                log.exception("decision_failed")
+            self._flush(force=not batches or closed)
+            with self._cond:
+                self._deciding = 0
+            if time.monotonic() - last_forget > 60:
+                with self._lock:
+                    self._history.forget_before(self._clock() - self._window)
+                last_forget = time.monotonic()
+            if closed and not batches:
+                self._flush(force=True)
+                return
+
+    def _flush(self, *, force: bool) -> None:
+        since = self._aggregator.since
+        if since is not None and (force or time.monotonic() - since >= AGGREGATE_SECONDS):
+            self._store.append(self._aggregator.take())
+
+    def _decide_all(self, signals: Sequence[Signal]) -> None:
+        now = self._clock()
+        for signal in signals:
+            if signal.status == "resolved":
+                self._resolved(signal)
+                continue
+            runbooks = self._index.matching(signal.labels)
+            if not runbooks:
+                self._verdicts["unmatched"].inc()
+                continue
+            context = TemplateContext(labels=signal.labels, annotations=signal.annotations)
+            for runbook in runbooks:
+                self._decide(runbook, signal, context, now)
+
+    def _resolved(self, signal: Signal) -> None:
+        self._verdicts["resolved"].inc()
+        for key in self._incidents.pop(signal.fingerprint, ()):
+            self._acted.pop(key, None)
+
+    def _decide(self, runbook: Runbook, signal: Signal, context: TemplateContext,
+                now: datetime) -> None:
+        rendered = render_target(runbook.target, context, runbook, self._protected)
+        if isinstance(rendered, Refusal):
+            self._refuse(runbook, signal, None, rendered, now)
+            return
+        target = rendered
+        incident = (runbook.name, signal.fingerprint, signal.starts_at)
+        if incident in self._acted:
+            self._refuse(runbook, signal, target, Refusal(
+                "repeat", f"Alertmanager re-sent an alert this runbook already acted on "
+                f"(fingerprint {signal.fingerprint}, firing since {signal.starts_at}); a "
+                "re-sent alert is the same incident"), now)
+            return
+        step = runbook.steps[0]
+        action = self._registry.get(step.action)
+        if action is None or action.prepare is None:
+            self._metrics.decisions.labels("unavailable").inc()
+            self._aggregator.add(signal_record(
+                runbook, signal, target, Outcome.FAILED, now, guard="action",
+                reason=f"action not available: {step.action} arrives in a later release; "
+                "this step did not run"))
+            return
+        dry_run = Mode.DRY_RUN in (self._mode, runbook.mode)
+        with self._lock:
+            refusal = None if dry_run else (
+                check_concurrency(runbook, target, self._history)
+                or check_cooldown(runbook, target, self._history, now)
+                or check_rate_limit(runbook, target, self._history, now))
+            if refusal is not None:
+                self._refuse(runbook, signal, target, refusal, now)
+                return
+            action_id = new_action_id()
+            if not dry_run:
+                self._history.started(action_id, runbook.name, target, now)
+        self._remember(incident, signal.fingerprint)
+        self._verdicts["dry-run" if dry_run else "allowed"].inc()
+        self._executor.submit(Job(action_id=action_id, runbook=runbook, signal=signal,
+                                  target=target, action=action, dry_run=dry_run,
+                                  decided=now))
+
+    def _refuse(self, runbook: Runbook, signal: Signal, target: Target | None,
+                refusal: Refusal, now: datetime) -> None:
+        self._metrics.decisions.labels(refusal.guard).inc()
+        self._aggregator.add(signal_record(runbook, signal, target, Outcome.SUPPRESSED, now,
+                                           guard=refusal.guard, reason=refusal.reason))
+
+    def _remember(self, incident: tuple[str, str, str], fingerprint: str) -> None:
+        self._acted[incident] = None
+        self._incidents[fingerprint].add(incident)
+        if len(self._acted) > REMEMBERED_INCIDENTS:
+            old, _ = self._acted.popitem(last=False)
+            keys = self._incidents.get(old[1])
+            if keys is not None:
+                keys.discard(old)
+                if not keys:
+                    del self._incidents[old[1]]
