@@ -152,6 +152,7 @@ class Store:
         self._queue: queue.Queue[tuple[list[Record], threading.Event | None] | None]
         self._queue = queue.Queue()
         self._failure: BaseException | None = None
+        self._closed = False
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()
 
@@ -167,6 +168,8 @@ class Store:
     def append(self, records: Record | Iterable[Record], *, wait: bool = False) -> None:
         """Queue records for the writer; with `wait`, return once they are committed."""
         batch = [records] if isinstance(records, Record) else list(records)
+        if self._closed:
+            raise AuditError(f"the audit store {self.path} is closed")
         if self.failure is not None:
             raise AuditError(self.failure)
         done = threading.Event() if wait else None
@@ -213,6 +216,7 @@ class Store:
 
     def close(self) -> None:
         """Commit what is queued and close the file."""
+        self._closed = True
         self._queue.put(None)
         self._writer.join()
         self._write.close()

@@ -23,11 +23,12 @@ do the work through the kube facade; the audit `Store` records it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,12 @@ from healer.signals import Signal
 __all__ = ["Executor", "Job"]
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _TargetLock:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,9 @@ class Executor:
         self._protected = protected
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="action")
-        self._targets: dict[Target, threading.Lock] = {}
+        self._targets: dict[Target, _TargetLock] = {}  # only targets in use
         self._targets_lock = threading.Lock()
-        self._futures: set[Future[None]] = set()
+        self._futures: dict[Future[None], Job] = {}
         self._open: dict[str, Record] = {}  # intents written, outcome not yet recorded
         self._abandoned: set[str] = set()  # intents shutdown recorded `unknown`
         self._state = threading.Lock()  # over _futures, _open and _abandoned
@@ -84,13 +91,13 @@ class Executor:
     def submit(self, job: Job) -> None:
         future = self._pool.submit(self._run, job)
         with self._state:
-            self._futures.add(future)
+            self._futures[future] = job
         self._metrics.in_flight.inc()
         future.add_done_callback(self._done)
 
     def _done(self, future: Future[None]) -> None:
         with self._state:
-            self._futures.discard(future)
+            self._futures.pop(future, None)
         self._metrics.in_flight.dec()
 
     def idle(self) -> bool:
@@ -100,17 +107,20 @@ class Executor:
     def stop(self, grace: float) -> None:
         """Let jobs finish for `grace` seconds, then abandon the rest (see the module)."""
         deadline = time.monotonic() + grace
-        self._pool.shutdown(wait=False)
         while time.monotonic() < deadline and not self.idle():
             time.sleep(0.02)
-        self._abandon.set()
+        self._abandon.set()  # a job still preparing stops before its intent
         with self._state:
-            abandoned = list(self._open.values())
+            queued = [job for future, job in self._futures.items() if future.cancel()]
+            running = list(self._open.values())
             self._open.clear()
-            self._abandoned.update(intent.action_id for intent in abandoned)
-        now = self._clock()
-        self._store.append([_abandoned(intent, now) for intent in abandoned])
-        for intent in abandoned:
+            self._abandoned.update(intent.action_id for intent in running)
+        self._pool.shutdown(wait=False)
+        for job in queued:
+            self._refused(job, job.target, Refusal(
+                "shutdown", "healer stopped before this action ran; nothing was changed"))
+        self._store.append([_abandoned(intent, self._clock()) for intent in running])
+        for intent in running:
             log.warning("action_abandoned", runbook=intent.runbook, action=intent.action,
                         target=intent.target)
 
@@ -118,20 +128,26 @@ class Executor:
 
     def _run(self, job: Job) -> None:
         try:
-            with self._target_lock(job.target):
-                if self._abandon.is_set():
-                    self._refused(job, job.target, Refusal(
-                        "shutdown", "healer stopped before this action ran; nothing was "
-                        "changed"))
-                    return
+            with self._one_at_a_time(job.target):
                 self._execute(job)
         except Exception as error:  # a bug in one action must not kill the worker
             log.exception("action_crashed", runbook=job.runbook.name)
             self._finish(job, job.target, Outcome.FAILED, reason=f"internal error: {error!r}")
 
-    def _target_lock(self, target: Target) -> threading.Lock:
+    @contextlib.contextmanager
+    def _one_at_a_time(self, target: Target) -> Iterator[None]:
+        """Hold the target's lock; the lock exists only while some job wants it."""
         with self._targets_lock:
-            return self._targets.setdefault(target, threading.Lock())
+            entry = self._targets.setdefault(target, _TargetLock())
+            entry.users += 1
+        try:
+            with entry.lock:
+                yield
+        finally:
+            with self._targets_lock:
+                entry.users -= 1
+                if not entry.users:
+                    del self._targets[target]
 
     def _execute(self, job: Job) -> None:
         acted_on = self._step_target(job)
@@ -156,6 +172,10 @@ class Executor:
             return
         if job.dry_run:
             self._apply(job, acted_on, plan, intent=None)
+            return
+        if self._abandon.is_set():
+            self._refused(job, acted_on, Refusal(
+                "shutdown", "healer stopped before this action ran; nothing was changed"))
             return
         intent = self._record(job, acted_on, Outcome.PENDING, reason=plan.change,
                               before=plan.before)

@@ -2,8 +2,10 @@
 
 Covers: protected namespaces; one action per target and maxConcurrent per runbook;
 cooldown per (runbook, target); rateLimit by target, namespace and runbook, with its
-window; refusals that name the guard and say why; and the history rebuilt from a real
-audit store, so a restart keeps every limit (an unknown outcome still counts).
+window; minHealthy as a count or a percentage of the desired replicas; refusals that
+name the guard and say why; a reservation cancelled before its intent counts against no
+limit; and the history rebuilt from a real audit store, so a restart keeps every limit
+(an unknown outcome still counts).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from healer.engine.guards import (
     Target,
     check_concurrency,
     check_cooldown,
+    check_min_healthy,
     check_rate_limit,
     check_scope,
 )
+from healer.kube import ObjectRef, Replicas
 from healer.runbook.loader import load_runbooks
 from healer.runbook.model import Runbook
 
@@ -185,3 +189,48 @@ def test_forgetting_old_actions_keeps_running_ones(tmp_path: Path) -> None:
     history.forget_before(NOW - timedelta(hours=1))
     assert check_concurrency(rb, ELSEWHERE, history) is not None
     assert history.actions(rb.name, NOW - timedelta(hours=3)) != []
+
+
+def replicas(desired: int, ready: int) -> Replicas:
+    return Replicas(desired=desired, current=desired, updated=desired, ready=ready,
+                    available=ready, observed=True)
+
+
+@pytest.mark.parametrize(("min_healthy", "desired", "ready", "refused"), [
+    ('"50%"', 3, 2, False),  # 50% of 3 rounds up to 2
+    ('"50%"', 3, 1, True),
+    ('"100%"', 4, 4, False),
+    ('"100%"', 4, 3, True),
+    ("2", 5, 2, False),
+    ("2", 5, 1, True),
+    ('"50%"', 0, 0, False),  # a workload scaled to zero: nothing to protect
+])
+def test_min_healthy(tmp_path: Path, min_healthy: str, desired: int, ready: int,
+                     refused: bool) -> None:
+    """minHealthy refuses when fewer replicas are ready than it asks for, and says so."""
+    book = runbook(tmp_path, f"{{minHealthy: {min_healthy}}}")
+    workload = ObjectRef("Deployment", "checkout", "shop")
+    refusal = check_min_healthy(book, workload, replicas(desired, ready))
+    assert (refusal is not None) == refused
+    if refusal is not None:
+        assert refusal.guard == "minHealthy"
+        assert f"Deployment shop/checkout has {ready} ready" in refusal.reason
+
+
+def test_no_min_healthy_never_refuses(tmp_path: Path) -> None:
+    """A runbook without minHealthy acts whatever the ready replicas."""
+    book = runbook(tmp_path, "{cooldown: 10m}")
+    assert check_min_healthy(book, ObjectRef("Deployment", "a", "b"), replicas(3, 0)) is None
+
+
+def test_a_cancelled_reservation_counts_against_nothing(tmp_path: Path) -> None:
+    """An action refused before its intent (minHealthy, a bare pod) leaves no trace in the
+    limits: the target is free again and the cooldown does not start."""
+    book = runbook(tmp_path, "{cooldown: 10m, rateLimit: {max: 1, per: 1h, by: runbook}}")
+    history = History()
+    history.started("a1", book.name, POD, NOW)
+    assert check_concurrency(book, POD, history) is not None
+    history.cancel("a1")
+    assert check_concurrency(book, POD, history) is None
+    assert check_cooldown(book, POD, history, NOW) is None
+    assert check_rate_limit(book, POD, history, NOW) is None
