@@ -76,8 +76,14 @@ class Daemon:
                              "audit": self._audit_problem,
                              "kubernetes": lambda: self._api_problem})
         host, port = config.listen
-        self.http = HttpServer(app, host, port, max_body_bytes=config.max_body_bytes,
-                               threads=max(4, config.workers))
+        try:
+            self.http = HttpServer(app, host, port, max_body_bytes=config.max_body_bytes,
+                                   threads=max(4, config.workers))
+        except OSError as error:  # in use, not an address of this host, no permission
+            self.store.close()
+            self.kube.close()
+            raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}"
+                              ) from None
 
     @property
     def address(self) -> tuple[str, int]:
