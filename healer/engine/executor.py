@@ -64,7 +64,7 @@ class Job:
     signal: Signal
     target: Target  # the runbook's target, as the guards saw it
     action: ActionType
-    dry_run: bool
+    dry_run: str  # why the action is only dry-run (the mode guard); "" to act
     decided: datetime
 
 
@@ -213,14 +213,19 @@ class Executor:
     def _apply(self, job: Job, acted_on: Target, plan: Plan, intent: Record | None) -> None:
         started = time.monotonic()
         try:
-            after = plan.apply(job.dry_run)
+            after = plan.apply(bool(job.dry_run))
         except (KubeError, HealerError) as error:
             self._finish(job, acted_on, Outcome.FAILED, reason=f"{plan.change}: {error}",
                          before=plan.before, error=str(error),
                          duration=time.monotonic() - started)
             return
-        outcome = Outcome.DRY_RUN if job.dry_run else Outcome.EXECUTED
-        self._finish(job, acted_on, outcome, reason=plan.change, before=plan.before,
+        if job.dry_run:
+            self._finish(job, acted_on, Outcome.DRY_RUN, guard="mode",
+                         reason=f"dry run, not done: {plan.change}; {job.dry_run}",
+                         before=plan.before,
+                         after=after, duration=time.monotonic() - started)
+            return
+        self._finish(job, acted_on, Outcome.EXECUTED, reason=plan.change, before=plan.before,
                      after=after, duration=time.monotonic() - started)
 
     def _refused(self, job: Job, acted_on: Target, refusal: Refusal) -> None:

@@ -279,7 +279,11 @@ class Engine:
                 reason=f"action not available: {step.action} arrives in a later release; "
                 "this step did not run"))
             return
-        dry_run = Mode.DRY_RUN in (self._mode, runbook.mode)
+        dry_run = ""  # why not to touch the cluster, if so
+        if self._mode is Mode.DRY_RUN:
+            dry_run = "healer runs in dry-run mode (mode: enforce to act)"
+        elif runbook.mode is Mode.DRY_RUN:
+            dry_run = "this runbook's mode is dry-run"
         with self._lock:
             refusal = None if dry_run else (
                 check_concurrency(runbook, target, self._history)
