@@ -87,6 +87,53 @@ def _run_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# healer demo ------------------------------------------------------------------------------
+
+
+def _add_demo(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "demo", help="watch healer remediate a simulated cluster, in seconds",
+        description="Start the sandbox (a shop with a crash-looping pod and a saturated "
+                    "Deployment), run the real daemon against it in enforce mode with "
+                    "runbooks from the library, send it the alerts Alertmanager would, "
+                    "narrate what healer decides and does, and print the audit trail. "
+                    "No cluster, no network. Exit 0 when healer did all of it, 1 when it "
+                    "did not (with what it did instead). Daemon logs show warnings only "
+                    "(--log-level debug for all).")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the sandbox and healer running until Ctrl-C, to look "
+                             "around with kubectl")
+    parser.add_argument("--audit-db", type=Path, metavar="PATH",
+                        help="write the audit store here, a new file (default: a temporary "
+                             "directory removed at the end)")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from healer import demo  # noqa: PLC0415 - see _run_sandbox
+
+    log.configure(level="warning" if args.log_level == "info" else args.log_level)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    def until_interrupted() -> None:
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        stop.wait()
+
+    try:
+        demo.run(say, audit_db=args.audit_db, until=until_interrupted if args.keep else None)
+    except KeyboardInterrupt:  # Ctrl-C before the demo was done: it stopped what it started
+        print("healer demo: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 # healer sandbox ---------------------------------------------------------------------------
 
 
@@ -261,6 +308,7 @@ Subcommand = tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace],
 
 _SUBCOMMANDS: dict[str, Subcommand] = {
     "audit": (_add_audit, _run_audit),
+    "demo": (_add_demo, _run_demo),
     "run": (_add_run, _run_run),
     "sandbox": (_add_sandbox, _run_sandbox),
     "schema": (_add_schema, _run_schema),
