@@ -1,9 +1,9 @@
 """The audit store: an append-only SQLite table of every decision healer makes.
 
 Each `Record` says what was decided about one signal for one runbook step: the runbook and
-its revision, the signal (source, alertname, fingerprint, labels), the target, the step
-and action, the `Outcome`, the reason (for a refusal, which guard and why), the state
-before and after, the duration and the error. It is the trail on-call reads and the
+its revision, the signal (source, alertname, fingerprint, startsAt, labels), the target,
+the step and action, the `Outcome`, the reason (for a refusal, which guard and why), the
+state before and after, the duration and the error. It is the trail on-call reads and the
 source of truth for guard state (rate limits, cooldowns, in-flight actions), so a restart
 never resets a limit.
 
@@ -73,6 +73,7 @@ class Record:
     source: str = ""  # alertmanager | promql | kubernetes
     alertname: str = ""
     fingerprint: str = ""
+    starts_at: str = ""  # the alert's startsAt: with the fingerprint, the incident
     labels: Mapping[str, str] = field(default_factory=dict)
     target_kind: str = ""
     target_namespace: str = ""
@@ -98,7 +99,7 @@ class Record:
 
 
 _COLUMNS = (
-    "time", "runbook", "revision", "source", "alertname", "fingerprint", "labels",
+    "time", "runbook", "revision", "source", "alertname", "fingerprint", "starts_at", "labels",
     "target_kind", "target_namespace", "target_name", "step", "action", "action_id",
     "outcome", "guard", "reason", "before", "after", "duration_ms", "error", "count",
 )  # fmt: skip
@@ -112,6 +113,7 @@ CREATE TABLE IF NOT EXISTS records (
     source TEXT NOT NULL,
     alertname TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
     labels TEXT NOT NULL,
     target_kind TEXT NOT NULL,
     target_namespace TEXT NOT NULL,
@@ -316,7 +318,8 @@ def _json(value: Mapping[str, Any] | None) -> str | None:
 def _row(record: Record) -> tuple[Any, ...]:
     return (
         _time(record.time), record.runbook, record.revision, record.source,
-        record.alertname, record.fingerprint, _json(record.labels), record.target_kind,
+        record.alertname, record.fingerprint, record.starts_at, _json(record.labels),
+        record.target_kind,
         record.target_namespace, record.target_name, record.step, record.action,
         record.action_id, record.outcome.value, record.guard, record.reason,
         _json(record.before), _json(record.after), record.duration_ms, record.error,

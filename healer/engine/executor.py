@@ -71,8 +71,9 @@ class Job:
 class Executor:
     def __init__(self, kube: Kube, store: Store, metrics: Metrics, history: History,
                  lock: threading.Lock, *, workers: int, protected: frozenset[str],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], forget: Callable[[Job], None]) -> None:
         self._kube = kube
+        self._forget = forget  # the engine's: this job's incident was not acted on
         self._store = store
         self._metrics = metrics
         self._history = history
@@ -150,13 +151,15 @@ class Executor:
                     del self._targets[target]
 
     def _execute(self, job: Job) -> None:
-        acted_on = self._step_target(job)
-        if isinstance(acted_on, Refusal):
-            self._refused(job, job.target, acted_on)
-            return
-        ref = ObjectRef(acted_on.kind, acted_on.name, acted_on.namespace or None)
         assert job.action.prepare is not None  # the loop hands over available actions only
+        acted_on = job.target
         try:
+            step_target = self._step_target(job)
+            if isinstance(step_target, Refusal):
+                self._refused(job, step_target.target or job.target, step_target)
+                return
+            acted_on = step_target
+            ref = ObjectRef(acted_on.kind, acted_on.name, acted_on.namespace or None)
             plan = job.action.prepare(ActionRequest(self._kube, ref, job.runbook.steps[0].params,
                                                     self._clock()))
             refusal = self._min_healthy(job.runbook, plan)
@@ -229,7 +232,6 @@ class Executor:
                      after=after, duration=time.monotonic() - started)
 
     def _refused(self, job: Job, acted_on: Target, refusal: Refusal) -> None:
-        self._metrics.decisions.labels(refusal.guard).inc()
         self._finish(job, acted_on, Outcome.SUPPRESSED, guard=refusal.guard,
                      reason=refusal.reason)
 
@@ -250,11 +252,17 @@ class Executor:
                 self._store.append(record)
             except AuditError as failure:
                 log.error("outcome_not_recorded", error=str(failure))  # noqa: TRY400
+        acted = intent is not None or abandoned
         with self._lock:
-            if intent is not None or abandoned:
+            if acted:
                 self._history.finished(job.action_id)
             else:
                 self._history.cancel(job.action_id)
+        if not acted and outcome is not Outcome.DRY_RUN:
+            self._forget(job)
+        verdict = ("allowed" if acted else guard if outcome is Outcome.SUPPRESSED
+                   else outcome.value)  # dry-run, or failed (a read failed before acting)
+        self._metrics.decisions.labels(verdict).inc()
         self._metrics.actions.labels(job.action.name, outcome.value).inc()
         if duration is not None:
             self._metrics.action_seconds.labels(job.action.name).observe(duration)
@@ -266,7 +274,7 @@ class Executor:
         return Record(
             time=self._clock(), runbook=job.runbook.name, revision=job.runbook.revision,
             outcome=outcome, source=signal.source, alertname=signal.alertname,
-            fingerprint=signal.fingerprint, labels=signal.labels,
+            fingerprint=signal.fingerprint, starts_at=signal.starts_at, labels=signal.labels,
             target_kind=acted_on.kind, target_namespace=acted_on.namespace,
             target_name=acted_on.name, step=1, action=job.action.name,
             action_id=job.action_id, **fields)

@@ -52,6 +52,7 @@ class Target:
 class Refusal:
     guard: str  # scope | maxConcurrent | cooldown | rateLimit | minHealthy ...
     reason: str
+    target: Target | None = None  # the rendered target a scope refusal is about, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ log = structlog.get_logger(__name__)
 
 AGGREGATE_SECONDS = 1.0  # refusals of one (runbook, target, guard) share a record this long
 REMEMBERED_INCIDENTS = 100_000  # (runbook, fingerprint, startsAt) acted on, kept for `repeat`
+REPEAT_MEMORY = timedelta(days=7)  # how far back a restart looks for incidents acted on
 
 
 def _now() -> datetime:
@@ -75,7 +76,7 @@ def signal_record(runbook: Runbook, signal: Signal, target: Target | None, outco
     return Record(
         time=time, runbook=runbook.name, revision=runbook.revision, outcome=outcome,
         source=signal.source, alertname=signal.alertname, fingerprint=signal.fingerprint,
-        labels=signal.labels, step=1, action=step.action,
+        starts_at=signal.starts_at, labels=signal.labels, step=1, action=step.action,
         target_kind=target.kind if target else runbook.target.kind,
         target_namespace=target.namespace if target else "",
         target_name=target.name if target else "",
@@ -85,32 +86,37 @@ def signal_record(runbook: Runbook, signal: Signal, target: Target | None, outco
 
 @dataclass
 class _Aggregate:
-    record: Record
-    count: int
+    build: Callable[[], Record]  # the first decision's record
+    reason: str
+    time: datetime
+    count: int = 1
 
 
 class Aggregator:
-    """Refusals of one (runbook, target, outcome, guard) within a window, as one record
-    whose `count` says how many decisions it stands for; its reason is the latest."""
+    """Refusals with one key (runbook, target — or the alert's fingerprint when no target
+    could be rendered —, outcome, guard) within a window, as one record whose `count`
+    says how many decisions it stands for: the first decision's signal, the latest reason
+    and time. A record is built once per key, not once per refusal."""
 
     def __init__(self) -> None:
-        self._open: dict[tuple[str, str, str, str, str, str, str], _Aggregate] = {}
+        self._open: dict[tuple[object, ...], _Aggregate] = {}
         self.since: float | None = None  # monotonic time of the oldest open record
 
-    def add(self, record: Record) -> None:
-        key = (record.runbook, record.target_kind, record.target_namespace,
-               record.target_name, record.outcome.value, record.guard, record.action)
+    def add(self, key: tuple[object, ...], reason: str, moment: datetime,
+            build: Callable[[], Record]) -> None:
         found = self._open.get(key)
         if found is None:
-            self._open[key] = _Aggregate(record, 1)
+            self._open[key] = _Aggregate(build, reason, moment)
             if self.since is None:
                 self.since = time.monotonic()
         else:
             found.count += 1
-            found.record = replace(found.record, reason=record.reason, time=record.time)
+            found.reason = reason
+            found.time = moment
 
     def take(self) -> list[Record]:
-        records = [replace(a.record, count=a.count) for a in self._open.values()]
+        records = [replace(a.build(), reason=a.reason, time=a.time, count=a.count)
+                   for a in self._open.values()]
         self._open.clear()
         self.since = None
         return records
@@ -133,9 +139,10 @@ class Engine:
         self._clock = clock
         self._queue_size = queue_size
         self._history = History()
-        self._lock = threading.Lock()  # guards _history (decision thread and executor)
+        self._lock = threading.Lock()  # over _history and _acted (loop and executor)
         self._executor = Executor(kube, store, metrics, self._history, self._lock,
-                                  workers=workers, protected=self._protected, clock=clock)
+                                  workers=workers, protected=self._protected, clock=clock,
+                                  forget=self.forget)
         self._window = timedelta(seconds=max(
             [max(r.guards.cooldown_seconds, r.guards.rate_limit.per_seconds)
              for r in self.runbooks] or [0.0]))
@@ -149,7 +156,7 @@ class Engine:
         self._incidents: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self._thread = threading.Thread(target=self._run, name="decision-loop", daemon=True)
         self._verdicts = {name: metrics.decisions.labels(name) for name in (
-            "allowed", "dry-run", "resolved", "unmatched")}
+            "resolved", "unmatched")}
         self._received = metrics.signals.labels("alertmanager")
 
     # lifecycle --------------------------------------------------------------------------
@@ -160,7 +167,11 @@ class Engine:
         unknown = self._store.recover(now)
         if unknown:
             log.warning("intents_recovered_unknown", count=len(unknown))
-        self._history.replay(self._store.actions_since(now - self._window))
+        records = self._store.actions_since(now - max(self._window, REPEAT_MEMORY))
+        self._history.replay(records)
+        for record in records:  # incidents acted on stay repeats across a restart
+            if record.outcome in (Outcome.PENDING, Outcome.DRY_RUN) and record.starts_at:
+                self._remember((record.runbook, record.fingerprint, record.starts_at))
         self._thread.start()
 
     def submit(self, signals: Sequence[Signal]) -> bool:
@@ -253,38 +264,37 @@ class Engine:
 
     def _resolved(self, signal: Signal) -> None:
         self._verdicts["resolved"].inc()
-        for key in self._incidents.pop(signal.fingerprint, ()):
-            self._acted.pop(key, None)
+        with self._lock:
+            for key in self._incidents.pop(signal.fingerprint, ()):
+                self._acted.pop(key, None)
 
     def _decide(self, runbook: Runbook, signal: Signal, context: TemplateContext,
                 now: datetime) -> None:
         rendered = render_target(runbook.target, context, runbook, self._protected)
         if isinstance(rendered, Refusal):
-            self._refuse(runbook, signal, None, rendered, now)
+            self._refuse(runbook, signal, rendered.target, rendered, now)
             return
         target = rendered
-        incident = (runbook.name, signal.fingerprint, signal.starts_at)
-        if incident in self._acted:
-            self._refuse(runbook, signal, target, Refusal(
-                "repeat", f"Alertmanager re-sent an alert this runbook already acted on "
-                f"(fingerprint {signal.fingerprint}, firing since {signal.starts_at}); a "
-                "re-sent alert is the same incident"), now)
-            return
         step = runbook.steps[0]
         action = self._registry.get(step.action)
-        if action is None or action.prepare is None:
-            self._metrics.decisions.labels("unavailable").inc()
-            self._aggregator.add(signal_record(
-                runbook, signal, target, Outcome.FAILED, now, guard="action",
-                reason=f"action not available: {step.action} arrives in a later release; "
-                "this step did not run"))
-            return
         dry_run = ""  # why not to touch the cluster, if so
         if self._mode is Mode.DRY_RUN:
             dry_run = "healer runs in dry-run mode (mode: enforce to act)"
         elif runbook.mode is Mode.DRY_RUN:
             dry_run = "this runbook's mode is dry-run"
         with self._lock:
+            incident = (runbook.name, signal.fingerprint, signal.starts_at)
+            if incident in self._acted:
+                self._refuse(runbook, signal, target, Refusal(
+                    "repeat", f"Alertmanager re-sent an alert this runbook already acted on "
+                    f"(fingerprint {signal.fingerprint}, firing since {signal.starts_at}); "
+                    "a re-sent alert is the same incident"), now)
+                return
+            if action is None or action.prepare is None:
+                self._refuse(runbook, signal, target, Refusal(
+                    "action", f"action not available: {step.action} arrives in a later "
+                    "release; this step did not run"), now, outcome=Outcome.FAILED)
+                return
             refusal = None if dry_run else (
                 check_concurrency(runbook, target, self._history)
                 or check_cooldown(runbook, target, self._history, now)
@@ -295,21 +305,30 @@ class Engine:
             action_id = new_action_id()
             if not dry_run:
                 self._history.started(action_id, runbook.name, target, now)
-        self._remember(incident, signal.fingerprint)
-        self._verdicts["dry-run" if dry_run else "allowed"].inc()
+            self._remember(incident)
         self._executor.submit(Job(action_id=action_id, runbook=runbook, signal=signal,
                                   target=target, action=action, dry_run=dry_run,
                                   decided=now))
 
     def _refuse(self, runbook: Runbook, signal: Signal, target: Target | None,
-                refusal: Refusal, now: datetime) -> None:
+                refusal: Refusal, now: datetime, *,
+                outcome: Outcome = Outcome.SUPPRESSED) -> None:
         self._metrics.decisions.labels(refusal.guard).inc()
-        self._aggregator.add(signal_record(runbook, signal, target, Outcome.SUPPRESSED, now,
-                                           guard=refusal.guard, reason=refusal.reason))
+        key = (runbook.name, target or signal.fingerprint, outcome, refusal.guard)
+        self._aggregator.add(key, refusal.reason, now, lambda: signal_record(
+            runbook, signal, target, outcome, now, guard=refusal.guard))
 
-    def _remember(self, incident: tuple[str, str, str], fingerprint: str) -> None:
+    def forget(self, job: Job) -> None:
+        """The executor refused `job` before acting: a re-sent alert of its incident is
+        not a repeat, and decides again."""
+        with self._lock:
+            self._acted.pop((job.runbook.name, job.signal.fingerprint, job.signal.starts_at),
+                            None)
+
+    def _remember(self, incident: tuple[str, str, str]) -> None:
+        """Called with the lock held."""
         self._acted[incident] = None
-        self._incidents[fingerprint].add(incident)
+        self._incidents[incident[1]].add(incident)
         if len(self._acted) > REMEMBERED_INCIDENTS:
             old, _ = self._acted.popitem(last=False)
             keys = self._incidents.get(old[1])

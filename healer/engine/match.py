@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from healer.engine.guards import Refusal, Target, check_scope
+from healer.runbook.matchers import Matcher, MatchType
 from healer.runbook.model import CLUSTER_KINDS, Runbook, TargetRef
 from healer.runbook.templates import NameKind, RefusedName, TemplateContext
 
@@ -21,24 +23,50 @@ __all__ = ["RunbookIndex", "render_target"]
 
 
 class RunbookIndex:
-    """The alert-triggered runbooks, by alertname."""
+    """The alert-triggered runbooks, by alertname.
+
+    Matchers are tried equality first (they are ANDed, so the order does not change the
+    answer), and regex answers are remembered per (matcher, value), up to `REMEMBERED`:
+    in an alert storm the same few values come thousands of times, and RE2 releases the
+    GIL on every search, which costs the decision thread a handoff each time.
+    """
+
+    REMEMBERED = 65_536  # regex answers kept, across all matchers
 
     def __init__(self, runbooks: Iterable[Runbook]) -> None:
-        by_alert: dict[str, list[Runbook]] = defaultdict(list)
+        by_alert: dict[str, list[tuple[Runbook, tuple[Matcher, ...]]]] = defaultdict(list)
         for runbook in runbooks:
             if runbook.trigger.alert is not None:
-                by_alert[runbook.trigger.alert.name].append(runbook)
+                matchers = sorted(runbook.trigger.alert.matchers,
+                                  key=lambda m: m.type not in _PLAIN)
+                by_alert[runbook.trigger.alert.name].append((runbook, tuple(matchers)))
         self._by_alert = {name: tuple(found) for name, found in by_alert.items()}
+        self._answers: dict[tuple[Matcher, str], bool] = {}
 
     def matching(self, labels: Mapping[str, str]) -> list[Runbook]:
         """The runbooks whose alert trigger matches an alert with these labels."""
         candidates = self._by_alert.get(labels.get("alertname", ""), ())
-        return [
-            runbook
-            for runbook in candidates
-            if runbook.trigger.alert is not None
-            and all(m.matches(labels) for m in runbook.trigger.alert.matchers)
-        ]
+        return [runbook for runbook, matchers in candidates
+                if all(self._matches(m, labels) for m in matchers)]
+
+    def _matches(self, matcher: Matcher, labels: Mapping[str, str]) -> bool:
+        if matcher.type in _PLAIN:
+            return matcher.matches(labels)
+        value = labels.get(matcher.name, "")
+        if len(value) > _LONGEST_REMEMBERED:
+            return matcher.matches(labels)
+        key = (matcher, value)
+        found = self._answers.get(key)
+        if found is None:
+            found = matcher.matches(labels)
+            if len(self._answers) >= self.REMEMBERED:
+                self._answers.clear()
+            self._answers[key] = found
+        return found
+
+
+_PLAIN = frozenset({MatchType.EQUAL, MatchType.NOT_EQUAL})
+_LONGEST_REMEMBERED = 256  # characters: longer values are matched every time
 
 
 def render_target(
@@ -56,4 +84,5 @@ def render_target(
     except RefusedName as refused:
         return Refusal("scope", str(refused))
     target = Target(ref.kind, namespace, name)
-    return check_scope(target, runbook.scope.namespaces, protected) or target
+    refusal = check_scope(target, runbook.scope.namespaces, protected)
+    return target if refusal is None else replace(refusal, target=target)
