@@ -96,6 +96,9 @@ class Daemon:
         host, port = self.address
         log.info("healer_started", listen=f"{host}:{port}", mode=self.config.mode.value,
                  runbooks=len(self.engine.runbooks), audit_db=str(self.config.audit_db))
+        if not self.config.protected_namespaces:
+            log.warning("no_protected_namespaces", hint="protectedNamespaces is empty: "
+                        "runbooks may act in kube-system unless their scope excludes it")
 
     def serve_until(self, stop: threading.Event) -> None:
         self.start()

@@ -8,10 +8,12 @@ server only exposes them.
     healer_signals_received_total{source}        signals taken in (one per alert)
     healer_signals_rejected_total{reason}        payloads refused (malformed, too large,
                                                  wrong content type, queue full)
-    healer_decisions_total{verdict}              one per (signal, runbook) decision: allowed,
-                                                 dry-run, suppressed guards by name, ...
+    healer_decisions_total{verdict}              one per (signal, runbook) decision, by its
+                                                 final verdict: allowed (acted), dry-run, the
+                                                 guard that refused it, failed (a read
+                                                 failed), resolved, unmatched
     healer_actions_total{action, outcome}        actions run, by outcome
-    healer_action_duration_seconds{action}       from the intent to the outcome
+    healer_action_duration_seconds{action}       the action's write (or dry-run write)
     healer_queue_depth                           signals waiting for the decision loop
     healer_actions_in_flight                     actions running now
 """
@@ -38,7 +40,8 @@ class Metrics:
         self.actions = Counter("healer_actions", "Actions run, by outcome.",
                                ["action", "outcome"], registry=self.registry)
         self.action_seconds = Histogram(
-            "healer_action_duration_seconds", "Time from an action's intent to its outcome.",
+            "healer_action_duration_seconds",
+            "Time an action's write to the Kubernetes API took, retries included.",
             ["action"], registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self.queue_depth = Gauge("healer_queue_depth",

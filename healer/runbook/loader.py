@@ -46,13 +46,20 @@ class LoadResult:
 
 
 def runbook_files(paths: Iterable[Path]) -> tuple[list[Path], list[RunbookError]]:
-    """The files to load: given files, and the YAML files below given directories."""
+    """The files to load: given files, and the YAML files below given directories.
+
+    Below a directory, hidden files and directories are skipped: a ConfigMap mounted as
+    a volume holds every file twice, once under a hidden `..2026_12_03_...` directory,
+    and editors leave hidden swap and backup files.
+    """
     found: list[Path] = []
     errors: list[RunbookError] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES
-                                and p.is_file()))
+            found.extend(sorted(
+                p for p in path.rglob("*")
+                if p.suffix in SUFFIXES and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)))
         elif path.is_file():
             found.append(path)
         else:

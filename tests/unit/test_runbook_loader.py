@@ -446,6 +446,20 @@ def test_directory_is_read_recursively_in_name_order(tmp_path: Path) -> None:
     assert [r.name for r in result.runbooks] == ["a", "b", "e", "d", "c"]
 
 
+def test_a_mounted_configmap_is_read_once(tmp_path: Path) -> None:
+    """A ConfigMap volume (files linked from a hidden ..<timestamp> directory through
+    ..data) loads each runbook once; hidden files such as editor swap files are skipped."""
+    stamp = tmp_path / "..2026_12_03_10_00_00.123456789"
+    write(stamp, dump({**BASE_DOCUMENT, "metadata": {"name": "a"}}), "a.yaml")
+    (tmp_path / "..data").symlink_to(stamp.name)
+    (tmp_path / "a.yaml").symlink_to("..data/a.yaml")
+    write(tmp_path, "not: a runbook\n", ".a.yaml.swp.yaml")
+    result = load([tmp_path], default_registry())
+    assert result.errors == (), [str(e) for e in result.errors]
+    assert result.files == (str(tmp_path / "a.yaml"),)
+    assert [r.name for r in result.runbooks] == ["a"]
+
+
 def test_missing_path_is_a_problem(tmp_path: Path) -> None:
     """A path that does not exist is reported; the paths that do exist still load."""
     good = write(tmp_path, BASE)
