@@ -43,6 +43,18 @@ def _listen(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM (how Kubernetes stops a pod) or SIGINT (Ctrl-C)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
 # healer run -------------------------------------------------------------------------------
 
 
@@ -76,14 +88,7 @@ def _run_run(args: argparse.Namespace) -> int:
         "runbooks": args.runbooks, "listen": args.listen, "mode": args.mode,
         "auditDb": args.audit_db, "kubeconfig": args.kubeconfig})
     daemon = Daemon(config)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    daemon.serve_until(stop)
+    daemon.serve_until(_stop_on_signals())
     return EXIT_OK
 
 
@@ -117,14 +122,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     def until_interrupted() -> None:
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        stop.wait()
+        _stop_on_signals().wait()
 
     try:
         demo.run(say, audit_db=args.audit_db, until=until_interrupted if args.keep else None)
@@ -165,13 +163,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         raise ConfigError(f"--listen {host}: the sandbox has no authentication and serves "
                           "only loopback addresses (127.0.0.1, ::1, localhost)")
     scenario = load_scenario(args.scenario or default_scenario_path())
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = _stop_on_signals()
     with Sandbox(scenario, host=host, port=port, kubeconfig=args.kubeconfig_out) as sandbox:
         pods = sandbox.objects("pods")
         nodes = sandbox.objects("nodes")
