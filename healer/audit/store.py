@@ -149,6 +149,7 @@ class Store:
         try:
             self._write = self._connect()
             self._write.executescript(_SCHEMA)
+            _add_missing_columns(self._write)
         except sqlite3.Error as error:
             raise AuditError(f"cannot open the audit store {self.path}: {error}") from None
         self._queue: queue.Queue[tuple[list[Record], threading.Event | None] | None]
@@ -304,6 +305,19 @@ class Store:
 _INSERT = "INSERT INTO records ({}) VALUES ({})".format(  # noqa: S608
     ", ".join(_COLUMNS), ", ".join("?" * len(_COLUMNS))
 )
+
+
+# Columns added since the table was first created, with the value older rows read as.
+_ADDED_COLUMNS = {"starts_at": "TEXT NOT NULL DEFAULT ''"}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a store written by an earlier healer up to the current columns (adding a
+    column is the one change an append-only table allows)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(records)")}
+    for name, declaration in _ADDED_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE records ADD COLUMN {name} {declaration}")
 
 
 def _time(moment: datetime) -> str:

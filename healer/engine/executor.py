@@ -122,6 +122,7 @@ class Executor:
                 "shutdown", "healer stopped before this action ran; nothing was changed"))
         self._store.append([_abandoned(intent, self._clock()) for intent in running])
         for intent in running:
+            self._metrics.actions.labels(intent.action, Outcome.UNKNOWN.value).inc()
             log.warning("action_abandoned", runbook=intent.runbook, action=intent.action,
                         target=intent.target)
 

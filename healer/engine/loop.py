@@ -167,6 +167,8 @@ class Engine:
         unknown = self._store.recover(now)
         if unknown:
             log.warning("intents_recovered_unknown", count=len(unknown))
+        for record in unknown:
+            self._metrics.actions.labels(record.action, Outcome.UNKNOWN.value).inc()
         records = self._store.actions_since(now - max(self._window, REPEAT_MEMORY))
         self._history.replay(records)
         for record in records:  # incidents acted on stay repeats across a restart

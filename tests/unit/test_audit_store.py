@@ -3,7 +3,8 @@
 Covers: records round-trip with every field; newest-first queries with filters; the
 table refuses updates and deletes; write-ahead intents left open by a crash are closed
 as `unknown` at start-up and still count; batched writes lose nothing and `wait=True`
-means committed (visible to another connection); an unopenable file is a clear error.
+means committed (visible to another connection); an unopenable file is a clear error; a
+store written before a column was added opens, keeps its records and takes new ones.
 """
 
 from __future__ import annotations
@@ -177,3 +178,23 @@ def test_the_file_is_in_wal_mode(store: Store, tmp_path: Path) -> None:
 def test_an_unopenable_store_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AuditError, match=r"cannot open the audit store .*missing/audit.db"):
         Store(tmp_path / "missing" / "audit.db")
+
+
+def test_a_store_from_before_starts_at_was_recorded_still_opens(tmp_path: Path) -> None:
+    """An audit file written before startsAt was recorded keeps its records (read with an
+    empty startsAt) and takes new ones: upgrading healer never loses the trail."""
+    path = tmp_path / "old.db"
+    Store(path).close()
+    old = sqlite3.connect(path)
+    old.execute("ALTER TABLE records DROP COLUMN starts_at")  # as healer once created it
+    old.execute("INSERT INTO records VALUES (1, '2026-11-22T03:00:00.000000Z', 'rb', '', "
+                "'alertmanager', 'A', 'f', '{}', 'Pod', 'shop', 'p', 1, 'restart-pod', 'x', "
+                "'executed', '', 'old', NULL, NULL, NULL, '', 1)")
+    old.commit()
+    old.close()
+    store = Store(path)
+    store.append(record(5, starts_at="2026-11-22T02:59:00Z"), wait=True)
+    found = store.query()
+    store.close()
+    assert [(r.reason, r.starts_at) for r in found] == [
+        ("", "2026-11-22T02:59:00Z"), ("old", "")]
