@@ -175,7 +175,7 @@ class Executor:
             self._refused(job, acted_on, refusal)
             return
         if job.dry_run:
-            self._apply(job, acted_on, plan, intent=None)
+            self._apply(job, acted_on, plan)
             return
         if self._abandon.is_set():
             self._refused(job, acted_on, Refusal(
@@ -185,14 +185,13 @@ class Executor:
                               before=plan.before)
         try:
             self._store.append(intent, wait=True)
-        except AuditError as error:
-            log.error("intent_not_recorded", error=str(error))  # noqa: TRY400 - no traceback: a known failure
-            with self._lock:
-                self._history.cancel(job.action_id)
-            return  # never act without the intent on disk
+        except AuditError as error:  # never act without the intent on disk
+            self._finish(job, acted_on, Outcome.FAILED, error=str(error),
+                         reason=f"not done: the intent could not be recorded ({error})")
+            return
         with self._state:
             self._open[job.action_id] = intent
-        self._apply(job, acted_on, plan, intent)
+        self._apply(job, acted_on, plan)
 
     def _step_target(self, job: Job) -> Target | Refusal:
         """The object the first step acts on: the runbook's target, or the step's own
@@ -214,7 +213,7 @@ class Executor:
             return None
         return check_min_healthy(runbook, plan.workload, self._kube.replicas(plan.workload))
 
-    def _apply(self, job: Job, acted_on: Target, plan: Plan, intent: Record | None) -> None:
+    def _apply(self, job: Job, acted_on: Target, plan: Plan) -> None:
         started = time.monotonic()
         try:
             after = plan.apply(bool(job.dry_run))

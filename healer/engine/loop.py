@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from healer.actions.registry import ActionRegistry
-from healer.audit.store import Outcome, Record, Store, new_action_id
+from healer.audit.store import AuditError, Outcome, Record, Store, new_action_id
 from healer.engine.executor import Executor, Job
 from healer.engine.guards import (
     History,
@@ -229,11 +229,8 @@ class Engine:
                 self._waiting = 0
                 self._metrics.queue_depth.set(0)
                 closed = self._closed
-            try:
-                for signals in batches:
-                    self._decide_all(signals)
-            except Exception:  # a bug must not stop every later decision
-                log.exception("decision_failed")
+            for signals in batches:
+                self._decide_all(signals)
             self._flush(force=not batches or closed)
             with self._cond:
                 self._deciding = 0
@@ -248,7 +245,10 @@ class Engine:
     def _flush(self, *, force: bool) -> None:
         since = self._aggregator.since
         if since is not None and (force or time.monotonic() - since >= AGGREGATE_SECONDS):
-            self._store.append(self._aggregator.take())
+            try:
+                self._store.append(self._aggregator.take())
+            except AuditError as error:  # /readyz says so; no action runs without a store
+                log.error("decisions_not_recorded", error=str(error))  # noqa: TRY400
 
     def _decide_all(self, signals: Sequence[Signal]) -> None:
         now = self._clock()
@@ -256,13 +256,16 @@ class Engine:
             if signal.status == "resolved":
                 self._resolved(signal)
                 continue
-            runbooks = self._index.matching(signal.labels)
-            if not runbooks:
-                self._verdicts["unmatched"].inc()
-                continue
-            context = TemplateContext(labels=signal.labels, annotations=signal.annotations)
-            for runbook in runbooks:
-                self._decide(runbook, signal, context, now)
+            try:
+                runbooks = self._index.matching(signal.labels)
+                if not runbooks:
+                    self._verdicts["unmatched"].inc()
+                    continue
+                context = TemplateContext(labels=signal.labels, annotations=signal.annotations)
+                for runbook in runbooks:
+                    self._decide(runbook, signal, context, now)
+            except Exception:  # a bug deciding one alert must not stop every later one
+                log.exception("decision_failed", fingerprint=signal.fingerprint)
 
     def _resolved(self, signal: Signal) -> None:
         self._verdicts["resolved"].inc()
