@@ -1,11 +1,12 @@
 """The sandbox's HTTP front: a Kubernetes-compatible REST API over the `Store`.
 
 Request flow: parse the path into (resource, namespace, name, subresource) → derive the
-Kubernetes verb → consult injected `Faults` → serve from the store → encode the answer as
-JSON, or as a `meta.k8s.io/v1 Table` when the client asks for one (`kubectl get` does).
-Errors are `Status` bodies with the server's reasons and codes. Watches stream
-newline-delimited JSON events over a chunked response until their timeout, until the
-client goes away, or until the sandbox stops.
+Kubernetes verb → consult injected `Faults` (which may answer instead of the store, or
+serve and then lose the answer) → serve from the store → encode the answer as JSON, or as
+a `meta.k8s.io/v1 Table` when the client asks for one (`kubectl get` does). Errors are
+`Status` bodies with the server's reasons and codes. Watches stream newline-delimited
+JSON events over a chunked response until their timeout, until the client goes away, or
+until the sandbox stops.
 
 Neighbours: `store` holds the objects, `patch` and `selectors` implement the request
 semantics, `tables` renders Table rows, `disruption` decides evictions, `events` converts
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import select
 import socket
@@ -91,8 +93,9 @@ class RequestRecord:
     resource: str
     namespace: str | None
     name: str
-    code: int
+    code: int  # the answer's status; 0: dropped before the request was served
     dry_run: bool
+    dropped: bool = False  # the connection closed without the answer (served or not)
 
 
 class Api:
@@ -181,6 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
     # the request being served, recorded just before its answer goes out: a client that
     # has its answer finds the request in `Sandbox.requests`
     _unrecorded: tuple[str, Request, bool] | None = None
+    _answer_lost = False  # the request is served under a `drop_after` fault
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the standard library's per-request stderr lines."""
@@ -211,6 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, method: str) -> None:
         api = self.sandbox_api
         self._unrecorded = None
+        self._answer_lost = False
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         body = self._read_body()
@@ -243,9 +248,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(415)
             return
         fault = api.faults.take(verb, request.fault_resource)
+        if fault is not None and fault.drop_after and verb != "watch":
+            self._serve_unanswered(method, verb, request, body, dry_run, fault.latency)
+            return
         if fault is not None and self._suffer(fault):
             self._record(fault.status or 0)
             return
+        self._serve_answering(method, verb, request, body, dry_run)
+
+    def _serve_answering(self, method: str, verb: str, request: Request, body: bytes,
+                         dry_run: bool) -> None:
+        """Serve the request and answer it (a Status for any failure); record it."""
         try:
             code = self._serve(method, verb, request, body, dry_run)
         except (BrokenPipeError, ConnectionResetError):
@@ -259,11 +272,26 @@ class _Handler(BaseHTTPRequestHandler):
             code = failure.code
         self._record(code)
 
+    def _serve_unanswered(self, method: str, verb: str, request: Request, body: bytes,
+                          dry_run: bool, latency: float) -> None:
+        """A `drop_after` fault: serve the request in full (the store changes), wait
+        `latency`, then close the connection; the answer is written to a buffer and lost."""
+        self._answer_lost = True
+        connection, self.wfile = self.wfile, io.BytesIO()
+        try:
+            self._serve_answering(method, verb, request, body, dry_run)
+        finally:
+            self.wfile = connection
+        if latency > 0:
+            time.sleep(latency)
+        self._drop()
+
     def _suffer(self, fault: Fault) -> bool:
         """Apply an injected fault; True when it answered (or dropped) the request."""
         if fault.latency > 0:
             time.sleep(fault.latency)
-        if fault.drop:
+        if fault.drop or fault.drop_after:  # drop_after reaches here for a watch only
+            self._answer_lost = True
             self._record(0)
             self._drop()
             return True
@@ -282,7 +310,8 @@ class _Handler(BaseHTTPRequestHandler):
         verb, request, dry_run = self._unrecorded
         self._unrecorded = None
         self.sandbox_api.records.append(RequestRecord(
-            verb, request.fault_resource, request.namespace, request.name, code, dry_run))
+            verb, request.fault_resource, request.namespace, request.name, code, dry_run,
+            dropped=self._answer_lost))
 
     def _discovery(self, path: str) -> dict[str, Any] | None:
         registry = self.sandbox_api.registry

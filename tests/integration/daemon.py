@@ -9,7 +9,8 @@
 - `alert`, `webhook`: Alertmanager version 4 payloads; `runbook`: a runbook document.
 - `records`, `decisions`, `cli_records`: the audit trail, through `Store.query` or the
   `healer audit` process.
-- `make_deployment`, `running_pods`, `settled_pods`: the workloads the alerts are about.
+- `make_deployment`, `make_statefulset`, `running_pods`, `settled_pods`: the workloads
+  the alerts are about.
 """
 
 from __future__ import annotations
@@ -104,6 +105,18 @@ def make_deployment(apps: client.AppsV1Api, namespace: str, name: str,
     apps.create_namespaced_deployment(namespace, {
         "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": PAUSE}]}}}})
+
+
+def make_statefulset(apps: client.AppsV1Api, namespace: str, name: str,
+                     replicas: int = 1) -> None:
+    """A StatefulSet: its pods are `<name>-0` ..., and a deleted one comes back under the
+    same name (with a new uid)."""
+    apps.create_namespaced_stateful_set(namespace, {
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "serviceName": name,
+                 "selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}},
                               "spec": {"containers": [{"name": "app", "image": PAUSE}]}}}})
 

@@ -8,10 +8,13 @@ Sandbox only. Covers `sandbox.faults.inject`:
 - latency (the answer comes no sooner than the delay);
 - dropped connections (a urllib3 protocol error with retries off; with the client's
   default retries a dropped GET is retried transparently);
+- answers lost after serving (`drop_after`): the DELETE or PATCH happened, the client saw
+  a dropped connection, a retried DELETE answers 404; with latency, the connection closes
+  no sooner than the delay; a fault is one of status, drop or drop_after;
 - a `fraction` of matching requests, over a bounded number of requests;
 - removing a fault;
 and `sandbox.requests`, the record of what a client did: verb, resource (with
-subresource), namespace, name, status code, dry run.
+subresource), namespace, name, status code, dry run, dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from healer.sandbox import Sandbox
+from healer.sandbox.faults import Fault
 
 pytestmark = pytest.mark.sandbox_only
 
@@ -146,6 +150,49 @@ def test_default_client_retries_a_dropped_get(sandbox: Sandbox, core: client.Cor
     codes = [r.code for r in sandbox.requests
              if r.namespace == namespace and r.resource == "configmaps" and r.verb == "get"]
     assert codes == [0, 200]
+
+
+def test_served_delete_whose_answer_is_lost(sandbox: Sandbox, no_retries: client.CoreV1Api,
+                                            namespace: str, settings: str) -> None:
+    """drop_after: the DELETE is served (the object is gone), the client sees a dropped
+    connection, and sending it again answers 404."""
+    sandbox.faults.inject(verb="delete", resource="configmaps", drop_after=True, count=1)
+    with pytest.raises((urllib3.exceptions.ProtocolError, urllib3.exceptions.MaxRetryError)):
+        no_retries.delete_namespaced_config_map(settings, namespace)
+    assert sandbox.get("configmaps", settings, namespace) is None
+    with pytest.raises(ApiException) as retried:
+        no_retries.delete_namespaced_config_map(settings, namespace)
+    assert retried.value.status == 404
+    deletes = [(r.code, r.dropped) for r in sandbox.requests
+               if r.namespace == namespace and r.resource == "configmaps" and r.verb == "delete"]
+    assert deletes == [(200, True), (404, False)]
+
+
+def test_served_patch_whose_answer_is_late_then_lost(sandbox: Sandbox,
+                                                     no_retries: client.CoreV1Api,
+                                                     namespace: str, settings: str) -> None:
+    """drop_after with latency: the PATCH is stored at once, the connection closes no
+    sooner than the delay, without an answer."""
+    delay = 0.4
+    sandbox.faults.inject(verb="patch", resource="configmaps", drop_after=True,
+                          latency=delay, count=1)
+    started = time.monotonic()
+    with pytest.raises((urllib3.exceptions.ProtocolError, urllib3.exceptions.MaxRetryError)):
+        no_retries.patch_namespaced_config_map(settings, namespace, {"data": {"mode": "slow"}})
+    assert delay <= time.monotonic() - started < delay + 5
+    stored = sandbox.get("configmaps", settings, namespace)
+    assert stored is not None
+    assert stored["data"] == {"mode": "slow"}
+    assert no_retries.read_namespaced_config_map(settings, namespace).data == {"mode": "slow"}
+
+
+def test_a_fault_is_one_kind_of_failure() -> None:
+    """status, drop and drop_after exclude each other; drop_after alone is a fault."""
+    assert Fault(drop_after=True).drop_after
+    for kinds in ({"status": 503, "drop_after": True}, {"drop": True, "drop_after": True},
+                  {"status": 500, "drop": True}):
+        with pytest.raises(ValueError, match="one of"):
+            Fault(**kinds)
 
 
 def test_fraction_fails_about_that_share(sandbox: Sandbox, core: client.CoreV1Api,
