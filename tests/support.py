@@ -5,6 +5,7 @@
   when it never does. Tests wait for the cluster this way, never with a bare sleep.
 - `Wait`: `eventually` with a fixed timeout, what the `wait` fixture hands integration
   tests (the patience suits the cluster under test).
+- `settled`, `running_pods`: what a workload looks like through the kube facade.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
+
+from healer.kube import Kube, KubeObject, ObjectRef
 
 T = TypeVar("T")
 
@@ -43,3 +46,19 @@ class Wait:
     def __call__(self, check: Callable[[], T], what: str) -> T:
         __tracebackhide__ = True
         return eventually(check, what, timeout=self.timeout)
+
+
+def settled(facade: Kube, wait: Wait, workload: ObjectRef, replicas: int) -> None:
+    """Wait until `workload` runs `replicas` updated, ready replicas and nothing else."""
+    def done() -> bool:
+        counts = facade.replicas(workload)
+        return counts.settled and counts.desired == replicas
+
+    wait(done, f"{workload} to settle at {replicas} ready replicas")
+
+
+def running_pods(facade: Kube, namespace: str, app: str) -> list[KubeObject]:
+    """The pods labelled app=`app` that are not being deleted."""
+    return [p for p in facade.list_pods(namespace, selector=f"app={app}")
+            if "deletionTimestamp" not in p.get("metadata", {})]
+

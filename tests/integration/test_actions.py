@@ -36,12 +36,11 @@ from healer.kube import (
     Conflict,
     Forbidden,
     Kube,
-    KubeObject,
     NotFound,
     ObjectRef,
 )
 from healer.sandbox import Sandbox
-from tests.support import Wait
+from tests.support import Wait, running_pods, settled
 
 PAUSE = "registry.k8s.io/pause:3.10"
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -85,21 +84,10 @@ def make_hpa(apps: client.AppsV1Api, namespace: str, target: str, low: int, high
                              "minReplicas": low, "maxReplicas": high}})
 
 
-def settled(facade: Kube, wait: Wait, workload: ObjectRef, replicas: int) -> None:
-    def done() -> bool:
-        counts = facade.replicas(workload)
-        return counts.settled and counts.desired == replicas
-
-    wait(done, f"{workload} to settle at {replicas} ready replicas")
-
-
-def live_pods(facade: Kube, namespace: str, app: str) -> list[KubeObject]:
-    return [p for p in facade.list_pods(namespace, selector=f"app={app}")
-            if "deletionTimestamp" not in p.get("metadata", {})]
 
 
 def uids(facade: Kube, namespace: str, app: str) -> set[str]:
-    return {p["metadata"]["uid"] for p in live_pods(facade, namespace, app)}
+    return {p["metadata"]["uid"] for p in running_pods(facade, namespace, app)}
 
 
 def ask(facade: Kube, target: ObjectRef, params: Any, now: datetime = NOW) -> ActionRequest:
@@ -135,7 +123,7 @@ def test_restart_pod_replaces_a_deployments_pod(facade: Kube, web: ObjectRef, na
                                                 wait: Wait) -> None:
     """The plan names the pod and its Deployment; applied, the pod is gone and the
     Deployment runs a new one in its place."""
-    pod = live_pods(facade, namespace, "web")[0]
+    pod = running_pods(facade, namespace, "web")[0]
     name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
     plan = restart_pod(facade, namespace, name, grace_period_seconds=0)
 
@@ -254,7 +242,7 @@ def test_grace_period_reaches_the_api(facade: Kube, apps: client.AppsV1Api, name
                  "template": pod_template("slow", grace=7)}})
     slow = ObjectRef("Deployment", "slow", namespace)
     settled(facade, wait, slow, 2)
-    first, second = (p["metadata"]["name"] for p in live_pods(facade, namespace, "slow"))
+    first, second = (p["metadata"]["name"] for p in running_pods(facade, namespace, "slow"))
 
     assert restart_pod(facade, namespace, first).apply(True)["gracePeriodSeconds"] == 7
     after = restart_pod(facade, namespace, second, grace_period_seconds=45).apply(False)
@@ -265,7 +253,7 @@ def test_dry_run_deletes_nothing_but_says_what_would_happen(facade: Kube, web: O
                                                             namespace: str) -> None:
     """A dry run answers like the delete (the uid, the grace period taken) and the pod
     stays, not even terminating."""
-    pod = live_pods(facade, namespace, "web")[0]["metadata"]
+    pod = running_pods(facade, namespace, "web")[0]["metadata"]
     after = restart_pod(facade, namespace, pod["name"], grace_period_seconds=5).apply(True)
     assert after == {"deleted": False, "dryRun": True, "uid": pod["uid"],
                      "gracePeriodSeconds": 5}
@@ -381,7 +369,7 @@ def test_scale_dry_run_changes_nothing(facade: Kube, web: ObjectRef, namespace: 
 def test_scale_refuses_a_deployments_replicaset(facade: Kube, web: ObjectRef,
                                                 namespace: str) -> None:
     """The Deployment would undo a scale of its ReplicaSet: refused, naming it."""
-    pod = live_pods(facade, namespace, "web")[0]
+    pod = running_pods(facade, namespace, "web")[0]
     replicaset = ObjectRef("ReplicaSet", pod["metadata"]["ownerReferences"][0]["name"],
                            namespace)
     with pytest.raises(ActionRefused) as refused:
@@ -456,7 +444,7 @@ def test_unavailable_then_success_is_retried_by_the_facade(facade: Kube, web: Ob
 def test_forbidden_fails_at_once(facade: Kube, web: ObjectRef, sandbox: Sandbox,
                                  namespace: str) -> None:
     """A 403 on the pod delete is sent once and fails as Forbidden, saying which request."""
-    pod = live_pods(facade, namespace, "web")[0]["metadata"]["name"]
+    pod = running_pods(facade, namespace, "web")[0]["metadata"]["name"]
     plan = restart_pod(facade, namespace, pod)
     sandbox.faults.inject(verb="delete", resource="pods", status=403)
     with pytest.raises(Forbidden) as forbidden:

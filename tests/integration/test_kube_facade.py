@@ -36,7 +36,6 @@ from healer.kube import (
     Forbidden,
     Invalid,
     Kube,
-    KubeObject,
     NotFound,
     ObjectRef,
     RetryPolicy,
@@ -46,7 +45,7 @@ from healer.kube import (
 )
 from healer.sandbox import Sandbox
 from tests.conftest import FAST, Cluster
-from tests.support import Wait
+from tests.support import Wait, running_pods, settled
 
 PAUSE = "registry.k8s.io/pause:3.10"
 
@@ -78,17 +77,6 @@ def make_statefulset(core: client.CoreV1Api, apps: client.AppsV1Api, namespace: 
     return ObjectRef("StatefulSet", name, namespace)
 
 
-def settled(facade: Kube, wait: Wait, workload: ObjectRef, replicas: int) -> None:
-    def done() -> bool:
-        counts = facade.replicas(workload)
-        return counts.settled and counts.desired == replicas
-
-    wait(done, f"{workload} to settle at {replicas} ready replicas")
-
-
-def running_pods(facade: Kube, namespace: str, app: str) -> list[KubeObject]:
-    return [p for p in facade.list_pods(namespace, selector=f"app={app}")
-            if "deletionTimestamp" not in p.get("metadata", {})]
 
 
 def pod_names(facade: Kube, namespace: str, app: str) -> set[str]:
