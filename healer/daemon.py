@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Iterable
 
 import structlog
 
@@ -45,8 +44,7 @@ PROBE_INTERVAL = 5.0  # seconds between checks that the Kubernetes API answers
 class Daemon:
     """healer, running: `start()`, then `stop()` (or `serve_until(event)`)."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] | None = None
-                 ) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         registry = default_registry()
         try:
@@ -68,7 +66,7 @@ class Daemon:
         self.engine = Engine(
             runbooks, self.store, self.kube, registry, self.metrics, mode=config.mode,
             protected=config.protected_namespaces, queue_size=config.queue_size,
-            workers=config.workers, **({"clock": clock} if clock else {}))
+            workers=config.workers)
         self._api_problem: str | None = "not checked yet"
         self._stopping = threading.Event()
         app = WebApp(self.engine.submit, self.metrics, max_body_bytes=config.max_body_bytes,

@@ -65,7 +65,6 @@ class Job:
     target: Target  # the runbook's target, as the guards saw it
     action: ActionType
     dry_run: str  # why the action is only dry-run (the mode guard); "" to act
-    decided: datetime
 
 
 class Executor:

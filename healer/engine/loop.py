@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -56,7 +56,7 @@ from healer.runbook.model import Mode, Runbook
 from healer.runbook.templates import TemplateContext
 from healer.signals import Signal
 
-__all__ = ["Engine", "signal_record"]
+__all__ = ["Aggregator", "Engine"]
 
 log = structlog.get_logger(__name__)
 
@@ -153,7 +153,6 @@ class Engine:
         self._closed = False
         self._aggregator = Aggregator()
         self._acted: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self._incidents: defaultdict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self._thread = threading.Thread(target=self._run, name="decision-loop", daemon=True)
         self._verdicts = {name: metrics.decisions.labels(name) for name in (
             "resolved", "unmatched")}
@@ -253,8 +252,8 @@ class Engine:
     def _decide_all(self, signals: Sequence[Signal]) -> None:
         now = self._clock()
         for signal in signals:
-            if signal.status == "resolved":
-                self._resolved(signal)
+            if signal.status == "resolved":  # the next firing has a new startsAt
+                self._verdicts["resolved"].inc()
                 continue
             try:
                 runbooks = self._index.matching(signal.labels)
@@ -266,12 +265,6 @@ class Engine:
                     self._decide(runbook, signal, context, now)
             except Exception:  # a bug deciding one alert must not stop every later one
                 log.exception("decision_failed", fingerprint=signal.fingerprint)
-
-    def _resolved(self, signal: Signal) -> None:
-        self._verdicts["resolved"].inc()
-        with self._lock:
-            for key in self._incidents.pop(signal.fingerprint, ()):
-                self._acted.pop(key, None)
 
     def _decide(self, runbook: Runbook, signal: Signal, context: TemplateContext,
                 now: datetime) -> None:
@@ -312,8 +305,7 @@ class Engine:
                 self._history.started(action_id, runbook.name, target, now)
             self._remember(incident)
         self._executor.submit(Job(action_id=action_id, runbook=runbook, signal=signal,
-                                  target=target, action=action, dry_run=dry_run,
-                                  decided=now))
+                                  target=target, action=action, dry_run=dry_run))
 
     def _refuse(self, runbook: Runbook, signal: Signal, target: Target | None,
                 refusal: Refusal, now: datetime, *,
@@ -331,13 +323,7 @@ class Engine:
                             None)
 
     def _remember(self, incident: tuple[str, str, str]) -> None:
-        """Called with the lock held."""
+        """Called with the lock held; the oldest incident goes past `REMEMBERED_INCIDENTS`."""
         self._acted[incident] = None
-        self._incidents[incident[1]].add(incident)
         if len(self._acted) > REMEMBERED_INCIDENTS:
-            old, _ = self._acted.popitem(last=False)
-            keys = self._incidents.get(old[1])
-            if keys is not None:
-                keys.discard(old)
-                if not keys:
-                    del self._incidents[old[1]]
+            self._acted.popitem(last=False)
