@@ -103,7 +103,7 @@ def _add_demo(commands: Subcommands) -> None:
                     "runbooks from the library, send it the alerts Alertmanager would, "
                     "narrate what healer decides and does, and print the audit trail. "
                     "No cluster, no network. Exit 0 when healer did all of it, 1 when it "
-                    "did not (with what it did instead). Daemon logs show warnings only "
+                    "did not (with what it did instead). Daemon logs show errors only "
                     "(--log-level debug for all).")
     parser.add_argument("--keep", action="store_true",
                         help="leave the sandbox and healer running until Ctrl-C, to look "
@@ -116,7 +116,8 @@ def _add_demo(commands: Subcommands) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from healer import demo  # noqa: PLC0415 - see _run_sandbox
 
-    log.configure(level="warning" if args.log_level == "info" else args.log_level)
+    # the narration says what matters (the runbooks' parts not in effect included)
+    log.configure(level="error" if args.log_level == "info" else args.log_level)
 
     def say(line: str) -> None:
         print(line, flush=True)

@@ -33,7 +33,7 @@ from healer.runbook.loader import load_runbooks
 from healer.runbook.model import Runbook
 from healer.server import HttpServer, WebApp
 
-__all__ = ["SHUTDOWN_GRACE", "Daemon"]
+__all__ = ["SHUTDOWN_GRACE", "Daemon", "not_in_effect"]
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +52,7 @@ class Daemon:
         except RunbookErrors as errors:
             raise ConfigError(f"runbooks in {config.runbooks}:\n{errors}") from None
         _check_notifiers(runbooks, config)
+        self.not_in_effect = {r.name: found for r in runbooks if (found := not_in_effect(r))}
         try:
             config.audit_db.parent.mkdir(parents=True, exist_ok=True)
             self.store = Store(config.audit_db)
@@ -94,6 +95,8 @@ class Daemon:
         host, port = self.address
         log.info("healer_started", listen=f"{host}:{port}", mode=self.config.mode.value,
                  runbooks=len(self.engine.runbooks), audit_db=str(self.config.audit_db))
+        for name, parts in self.not_in_effect.items():
+            log.warning("runbook_not_fully_in_effect", runbook=name, parts=parts)
         if not self.config.protected_namespaces:
             log.warning("no_protected_namespaces", hint="protectedNamespaces is empty: "
                         "runbooks may act in kube-system unless their scope excludes it")
@@ -146,3 +149,20 @@ def _check_notifiers(runbooks: Iterable[Runbook], config: Config) -> None:
         for runbook in runbooks for name in runbook.notify if name not in known]
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def not_in_effect(runbook: Runbook) -> list[str]:
+    """What a valid runbook asks for that this healer does not carry out yet, in words
+    for the start-up log: never silently ignored. Every guard is in effect."""
+    parts = []
+    if runbook.trigger.alert is None:
+        kind = "PromQL" if runbook.trigger.promql is not None else "Kubernetes-watch"
+        parts.append(f"its {kind} trigger is not polled yet: the runbook never fires")
+    if len(runbook.steps) > 1:
+        later = "step 2" if len(runbook.steps) == 2 else f"steps 2-{len(runbook.steps)}"
+        parts.append(f"only step 1 runs; {later} (escalation) waits for verification")
+    if runbook.verify is not None:
+        parts.append("verify is not carried out yet")
+    if runbook.notify:
+        parts.append(f"nothing is sent to notify ({', '.join(runbook.notify)}) yet")
+    return parts

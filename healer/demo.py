@@ -179,6 +179,8 @@ def start_healer(say: Say, sandbox: Sandbox, audit_db: Path) -> Daemon:
     names = ", ".join(r.name for r in daemon.engine.runbooks)
     say(f"▶ healer: enforce mode, webhook http://{host}:{port}{ALERTS_PATH}, "
         f"runbooks {names}")
+    for name, parts in daemon.not_in_effect.items():
+        say(f"  note: {name}: {'; '.join(parts)}")
     return daemon
 
 
