@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -76,8 +77,8 @@ class WebApp:
             data, kind = body, "text/plain; version=0.0.4; charset=utf-8"
         else:
             data, kind = json.dumps(body).encode() + b"\n", "application/json"
-        start_response(_STATUS[status], [("Content-Type", kind),
-                                         ("Content-Length", str(len(data))), *headers])
+        headers = [("Content-Type", kind), ("Content-Length", str(len(data))), *headers]
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [b"" if method == "HEAD" else data]
 
     def _alerts(self, environ: WSGIEnvironment) -> _Answer:
@@ -115,9 +116,6 @@ class WebApp:
 
 
 _Answer = tuple[int, "dict[str, Any] | bytes"]
-_STATUS = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found",
-           405: "405 Method Not Allowed", 413: "413 Content Too Large",
-           415: "415 Unsupported Media Type", 503: "503 Service Unavailable"}
 _REJECTED = {400: "malformed", 413: "too_large", 415: "content_type", 503: "queue_full"}
 
 
