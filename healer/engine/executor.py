@@ -46,7 +46,7 @@ from healer.runbook.model import Runbook
 from healer.runbook.templates import TemplateContext
 from healer.signals import Signal
 
-__all__ = ["Executor", "Job"]
+__all__ = ["Executor", "Job", "decision_record"]
 
 log = structlog.get_logger(__name__)
 
@@ -269,14 +269,19 @@ class Executor:
                  target=str(acted_on), outcome=outcome.value, reason=reason)
 
     def _record(self, job: Job, acted_on: Target, outcome: Outcome, **fields: Any) -> Record:
-        signal = job.signal
-        return Record(
-            time=self._clock(), runbook=job.runbook.name, revision=job.runbook.revision,
-            outcome=outcome, source=signal.source, alertname=signal.alertname,
-            fingerprint=signal.fingerprint, starts_at=signal.starts_at, labels=signal.labels,
-            target_kind=acted_on.kind, target_namespace=acted_on.namespace,
-            target_name=acted_on.name, step=1, action=job.action.name,
-            action_id=job.action_id, **fields)
+        return decision_record(job.runbook, job.signal, acted_on, outcome, self._clock(),
+                               action_id=job.action_id, **fields)
+
+
+def decision_record(runbook: Runbook, signal: Signal, target: Target, outcome: Outcome,
+                    moment: datetime, **fields: Any) -> Record:
+    """An audit record of a decision about `signal` for `runbook`'s first step."""
+    return Record(
+        time=moment, runbook=runbook.name, revision=runbook.revision, outcome=outcome,
+        source=signal.source, alertname=signal.alertname, fingerprint=signal.fingerprint,
+        starts_at=signal.starts_at, labels=signal.labels, step=1,
+        action=runbook.steps[0].action, target_kind=target.kind,
+        target_namespace=target.namespace, target_name=target.name, **fields)
 
 
 def _abandoned(intent: Record, now: datetime) -> Record:

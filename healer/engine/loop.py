@@ -40,7 +40,7 @@ import structlog
 
 from healer.actions.registry import ActionRegistry
 from healer.audit.store import AuditError, Outcome, Record, Store, new_action_id
-from healer.engine.executor import Executor, Job
+from healer.engine.executor import Executor, Job, decision_record
 from healer.engine.guards import (
     History,
     Refusal,
@@ -67,21 +67,6 @@ REPEAT_MEMORY = timedelta(days=7)  # how far back a restart looks for incidents 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def signal_record(runbook: Runbook, signal: Signal, target: Target | None, outcome: Outcome,
-                  time: datetime, **fields: object) -> Record:
-    """An audit record of a decision about `signal` for `runbook`'s first step."""
-    step = runbook.steps[0]
-    return Record(
-        time=time, runbook=runbook.name, revision=runbook.revision, outcome=outcome,
-        source=signal.source, alertname=signal.alertname, fingerprint=signal.fingerprint,
-        starts_at=signal.starts_at, labels=signal.labels, step=1, action=step.action,
-        target_kind=target.kind if target else runbook.target.kind,
-        target_namespace=target.namespace if target else "",
-        target_name=target.name if target else "",
-        **fields,  # type: ignore[arg-type]
-    )
 
 
 @dataclass
@@ -312,8 +297,9 @@ class Engine:
                 outcome: Outcome = Outcome.SUPPRESSED) -> None:
         self._metrics.decisions.labels(refusal.guard).inc()
         key = (runbook.name, target or signal.fingerprint, outcome, refusal.guard)
-        self._aggregator.add(key, refusal.reason, now, lambda: signal_record(
-            runbook, signal, target, outcome, now, guard=refusal.guard))
+        acted_on = target or Target(runbook.target.kind, "", "")  # (not rendered)
+        self._aggregator.add(key, refusal.reason, now, lambda: decision_record(
+            runbook, signal, acted_on, outcome, now, guard=refusal.guard))
 
     def forget(self, job: Job) -> None:
         """The executor refused `job` before acting: a re-sent alert of its incident is
